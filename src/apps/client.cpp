@@ -1,0 +1,80 @@
+// zcpipe-client: renders numbered frames into GBM / udmabuf / memfd buffers
+// and hands them to a Wayland compositor by file descriptor.
+#include <signal.h>
+
+#include <fstream>
+
+#include "apps/cli_common.h"
+#include "client/client.h"
+#include "common/log.h"
+#include "stats/ledger.h"
+
+int main(int argc, char** argv) {
+  using namespace zc;
+  log::set_prefix("zcpipe-client");
+  CLI::App app{"zcpipe-client: render frames and hand them to a Wayland compositor by DMA-BUF file descriptor"};
+  client::ClientConfig cfg;
+  std::string socket, size = "3840x2160", format = "XRGB8888", allocator = "auto", render = "full", stats_path;
+  bool no_checksum = false, verbose = false, quiet = false, progress = false;
+  app.add_option("--socket", socket, "Wayland socket name (default: $WAYLAND_DISPLAY)");
+  app.add_option("--size", size, "Frame size WIDTHxHEIGHT")->capture_default_str();
+  app.add_option("--format", format, "DRM format")->capture_default_str();
+  app.add_option("--frames", cfg.frames, "Frames to present")->check(CLI::Range(1ull, 10000000ull))->capture_default_str();
+  app.add_option("--buffers", cfg.buffers, "Buffers in the ring")->check(CLI::Range(2u, 16u))->capture_default_str();
+  app.add_option("--warmup", cfg.warmup, "Leading frames excluded from summaries")->capture_default_str();
+  app.add_option("--allocator", allocator, "auto | gbm | udmabuf | memfd")
+      ->check(CLI::IsMember({"auto", "gbm", "udmabuf", "memfd"}))->capture_default_str();
+  app.add_option("--device", cfg.allocator.device_path, "DRM node for the GBM allocator (default: from dmabuf feedback)");
+  app.add_option("--render", render, "full: draw every pixel; header: only the frame number rows")
+      ->check(CLI::IsMember({"full", "header"}))->capture_default_str();
+  app.add_flag("--no-checksum", no_checksum, "Do not checksum rendered frames");
+  app.add_option("--timeout", cfg.timeout_ms, "Milliseconds to wait for the compositor before giving up")->capture_default_str();
+  app.add_option("--stats", stats_path, "Write the client's per-frame ledger as JSON to FILE");
+  app.add_flag("--progress", progress, "Live progress line on stderr");
+  app.add_flag("-v,--verbose", verbose, "Debug logging");
+  app.add_flag("-q,--quiet", quiet, "Errors only");
+  try {
+    app.parse(argc, argv);
+    apps::parse_size(size, cfg.width, cfg.height);
+    cfg.format = apps::parse_format(format);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  if (verbose) log::set_level(log::Level::debug);
+  if (quiet) log::set_level(log::Level::error);
+  ::signal(SIGPIPE, SIG_IGN);
+  cfg.socket = socket;
+  cfg.allocator.choice = *buffer::allocator_choice_from_name(allocator);
+  cfg.render = render == "full" ? client::Render::full : client::Render::header;
+  cfg.checksum = !no_checksum;
+  cfg.progress = progress;
+
+  auto ledger = stats::FrameLedger::create("client");
+  if (!ledger) {
+    log::error("cannot start the frame ledger: {}", ledger.error().message());
+    return 1;
+  }
+  auto c = client::Client::create(cfg, &ledger.value());
+  if (!c) {
+    log::error("{}", c.error().message());
+    return 1;
+  }
+  auto r = (*c)->run();
+  nlohmann::json j = (*c)->report();
+  if (!r) log::error("{}", r.error().message());
+  else
+    log::info("presented {}/{} frames ({} zero-copy)", j["frames_presented"].get<uint64_t>(),
+              j["frames_requested"].get<uint64_t>(), j["frames_zero_copy"].get<uint64_t>());
+  if (!stats_path.empty()) {
+    j["process"] = "client";
+    j["error"] = r ? "" : r.error().message();
+    j["ledger"] = ledger->to_json();
+    std::ofstream f(stats_path);
+    f << j.dump() << '\n';
+    if (!f) {
+      log::error("cannot write {}", stats_path);
+      return 1;
+    }
+  }
+  return r ? 0 : 1;
+}

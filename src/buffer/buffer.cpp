@@ -1,0 +1,64 @@
+#include "buffer/buffer.h"
+
+#include <linux/dma-buf.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <cerrno>
+
+#include "common/log.h"
+
+namespace zc::buffer {
+
+std::string_view kind_name(Kind k) {
+  return k == Kind::dmabuf ? "dma-buf" : "shared memory, not a DMA-BUF";
+}
+
+Buffer::Buffer(Dmabuf desc, Kind kind) : desc_(std::move(desc)), kind_(kind) {}
+
+Buffer::~Buffer() {
+  if (map_ != nullptr) ::munmap(map_, map_len_);
+}
+
+Result<std::span<uint8_t>> Buffer::map(bool writable) {
+  if (map_ != nullptr && (map_writable_ || !writable))
+    return std::span<uint8_t>(static_cast<uint8_t*>(map_) + desc_.planes[0].offset,
+                              map_len_ - desc_.planes[0].offset);
+  const int64_t size = fd_size(desc_.planes[0].fd.get());
+  const uint64_t need = desc_.plane0_extent();
+  if (size < 0) return Error::from_errno("cannot size buffer fd");
+  if (static_cast<uint64_t>(size) < need) return Error{EINVAL, "buffer smaller than its layout"};
+  const int prot = writable ? PROT_READ | PROT_WRITE : PROT_READ;
+  void* p = ::mmap(nullptr, static_cast<size_t>(size), prot, MAP_SHARED, desc_.planes[0].fd.get(), 0);
+  if (p == MAP_FAILED) {
+    // Mesa 22.3's gbm_bo_get_fd() exports O_RDONLY dma-bufs: PROT_WRITE fails with EACCES.
+    return Error::from_errno(writable ? "mmap(PROT_WRITE) of buffer" : "mmap of buffer");
+  }
+  if (map_ != nullptr) ::munmap(map_, map_len_);
+  map_ = p;
+  map_len_ = static_cast<size_t>(size);
+  map_writable_ = writable;
+  return std::span<uint8_t>(static_cast<uint8_t*>(map_) + desc_.planes[0].offset,
+                            map_len_ - desc_.planes[0].offset);
+}
+
+static void dmabuf_sync(int fd, uint64_t flags) {
+  dma_buf_sync sync{};
+  sync.flags = flags;
+  while (::ioctl(fd, DMA_BUF_IOCTL_SYNC, &sync) == -1 && (errno == EINTR || errno == EAGAIN)) {
+  }
+}
+
+void Buffer::begin_cpu_access(bool write) {
+  if (kind_ != Kind::dmabuf) return;
+  dmabuf_sync(desc_.planes[0].fd.get(),
+              DMA_BUF_SYNC_START | (write ? DMA_BUF_SYNC_RW : DMA_BUF_SYNC_READ));
+}
+
+void Buffer::end_cpu_access(bool write) {
+  if (kind_ != Kind::dmabuf) return;
+  dmabuf_sync(desc_.planes[0].fd.get(),
+              DMA_BUF_SYNC_END | (write ? DMA_BUF_SYNC_RW : DMA_BUF_SYNC_READ));
+}
+
+}  // namespace zc::buffer

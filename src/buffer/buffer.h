@@ -1,0 +1,57 @@
+// Buffer: memory that holds one frame, described by a Dmabuf, mapped into this
+// process at most once for its whole life (mapping a 33 MB frame costs
+// 11-27 ms of page faults, so zcpipe never maps or allocates per frame).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+
+#include "buffer/dmabuf.h"
+#include "common/result.h"
+
+namespace zc::buffer {
+
+// What the memory really is. A memfd passed over linux-dmabuf works with a
+// CPU-only compositor, but no display engine can scan it out: say so.
+enum class Kind {
+  dmabuf,         // a real DMA-BUF: a device (GPU, display) can access it
+  shared_memory,  // a memfd: CPU-visible shared memory, not a DMA-BUF
+};
+std::string_view kind_name(Kind k);  // "dma-buf", "shared memory, not a DMA-BUF"
+
+class Buffer {
+ public:
+  Buffer(Dmabuf desc, Kind kind);
+  virtual ~Buffer();
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+
+  const Dmabuf& desc() const { return desc_; }
+  Kind kind() const { return kind_; }
+  uint32_t width() const { return desc_.width; }
+  uint32_t height() const { return desc_.height; }
+  uint32_t stride() const { return desc_.planes[0].stride; }
+  uint32_t format() const { return desc_.format; }
+
+  // Maps plane 0 (once; later calls return the same mapping). `writable` maps
+  // PROT_READ|PROT_WRITE, otherwise read-only; a read-only mapping is upgraded
+  // by remapping only if write access is later requested (never per frame).
+  Result<std::span<uint8_t>> map(bool writable);
+  bool mapped() const { return map_ != nullptr; }
+
+  // CPU access to a dma-buf mapping must be bracketed by DMA_BUF_IOCTL_SYNC
+  // so the exporter can flush or invalidate caches (a no-op on memfds).
+  void begin_cpu_access(bool write);
+  void end_cpu_access(bool write);
+
+ private:
+  Dmabuf desc_;
+  Kind kind_;
+  void* map_ = nullptr;
+  size_t map_len_ = 0;
+  bool map_writable_ = false;
+};
+
+}  // namespace zc::buffer

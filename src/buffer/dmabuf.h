@@ -1,0 +1,50 @@
+// Dmabuf: the description of a buffer that crosses process boundaries by
+// file descriptor. This is all the linux-dmabuf protocol transports: no
+// pixels, just fds plus the layout needed to interpret the memory behind them.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <string>
+
+#include "common/result.h"
+#include "common/unique_fd.h"
+
+namespace zc::buffer {
+
+constexpr uint32_t kMaxPlanes = 4;     // linux-dmabuf allows plane indices 0..3
+constexpr uint32_t kMaxDimension = 16384;  // larger than any scanout engine accepts
+
+struct Plane {
+  UniqueFd fd;
+  uint32_t offset = 0;
+  uint32_t stride = 0;
+};
+
+struct Dmabuf {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  uint32_t format = 0;     // DRM fourcc
+  uint64_t modifier = 0;   // DRM_FORMAT_MOD_*; INVALID = implicit layout
+  uint32_t num_planes = 0;
+  std::array<Plane, kMaxPlanes> planes{};
+
+  // Bytes of plane 0 a reader touches: offset + stride * height.
+  uint64_t plane0_extent() const;
+  // Checks every field (format known, plane count, dimensions, strides and
+  // offsets against overflow and the fd's real size from lseek(SEEK_END)).
+  Result<void> validate() const;
+};
+
+// Size of the object behind a dma-buf or memfd descriptor, from lseek(SEEK_END)
+// (dma-bufs report their size this way; the file offset is restored).
+// Returns -1 with errno set when the fd cannot be sized (e.g. a pipe).
+int64_t fd_size(int fd);
+
+}  // namespace zc::buffer
+
+namespace zc::buffer {
+// Whether a received descriptor is a real dma-buf (its /proc/self/fd link
+// names the dmabuf pseudo-filesystem) or some other file such as a memfd.
+bool is_dmabuf_fd(int fd);
+}  // namespace zc::buffer

@@ -1,0 +1,173 @@
+// GBM allocator: frames in buffers the DRM device itself allocated, so the
+// display engine can read them directly (scanout) — the zero-copy path.
+#include <drm_fourcc.h>
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <gbm.h>
+#include <xf86drm.h>
+
+#include <algorithm>
+
+#include "buffer/allocator.h"
+#include "common/format.h"
+#include "common/log.h"
+
+namespace zc::buffer {
+namespace {
+
+// Owns a gbm_device and the DRM fd it was created on; destroyed in that order.
+struct GbmDevice {
+  UniqueFd fd;
+  gbm_device* dev = nullptr;
+  std::string path;
+  ~GbmDevice() {
+    if (dev != nullptr) gbm_device_destroy(dev);
+  }
+};
+
+class GbmBuffer final : public Buffer {
+ public:
+  GbmBuffer(Dmabuf d, std::shared_ptr<GbmDevice> device, gbm_bo* bo)
+      : Buffer(std::move(d), Kind::dmabuf), device_(std::move(device)), bo_(bo) {}
+  ~GbmBuffer() override { gbm_bo_destroy(bo_); }
+
+ private:
+  std::shared_ptr<GbmDevice> device_;  // the bo must die before its device
+  gbm_bo* bo_;
+};
+
+class GbmAllocator final : public Allocator {
+ public:
+  explicit GbmAllocator(std::shared_ptr<GbmDevice> d) : device_(std::move(d)) {}
+
+  Result<std::unique_ptr<Buffer>> allocate(uint32_t width, uint32_t height, uint32_t format,
+                                           const std::vector<uint64_t>& modifiers) override {
+    std::vector<uint64_t> explicit_mods;
+    for (uint64_t m : modifiers)
+      if (m != DRM_FORMAT_MOD_INVALID) explicit_mods.push_back(m);
+    gbm_bo* bo = nullptr;
+    bool linear_requested = false;
+    if (!explicit_mods.empty()) {
+      bo = gbm_bo_create_with_modifiers2(device_->dev, width, height, format, explicit_mods.data(),
+                                         static_cast<unsigned>(explicit_mods.size()),
+                                         GBM_BO_USE_SCANOUT | GBM_BO_USE_RENDERING);
+    }
+    if (bo == nullptr) {
+      // LINEAR: rows one after another, a layout every scanout engine and the CPU understand.
+      bo = gbm_bo_create(device_->dev, width, height, format, GBM_BO_USE_SCANOUT | GBM_BO_USE_LINEAR);
+      linear_requested = true;
+    }
+    if (bo == nullptr)
+      return Error::from_errno(fmt::format("gbm_bo_create {}x{} {} on {}", width, height,
+                                           format_name(format), device_->path));
+    Dmabuf d;
+    d.width = width;
+    d.height = height;
+    d.format = format;
+    d.modifier = gbm_bo_get_modifier(bo);
+    // Mesa reports INVALID (implicit) for a LINEAR-flagged bo; the layout is linear.
+    if (d.modifier == DRM_FORMAT_MOD_INVALID && linear_requested) d.modifier = DRM_FORMAT_MOD_LINEAR;
+    d.num_planes = 1;
+    d.planes[0].offset = gbm_bo_get_offset(bo, 0);
+    d.planes[0].stride = gbm_bo_get_stride_for_plane(bo, 0);
+    // Pitfall: gbm_bo_get_fd() in Mesa 22.3 exports an O_RDONLY dma-buf, and the
+    // first export fixes the mode for all later ones, so mmap(PROT_WRITE) would
+    // fail with EACCES. Export the GEM handle ourselves, read-write, first.
+    int fd = -1;
+    if (drmPrimeHandleToFD(device_->fd.get(), gbm_bo_get_handle(bo).u32, DRM_CLOEXEC | DRM_RDWR, &fd) != 0) {
+      const int err = errno;
+      gbm_bo_destroy(bo);
+      return Error{err, "drmPrimeHandleToFD(DRM_RDWR)"};
+    }
+    d.planes[0].fd = UniqueFd{fd};
+    auto buf = std::make_unique<GbmBuffer>(std::move(d), device_, bo);
+    if (auto m = buf->map(true); !m) return m.error();
+    return std::unique_ptr<Buffer>(std::move(buf));
+  }
+  std::string name() const override { return "gbm"; }
+  std::string description() const override {
+    return fmt::format("gbm on {} ({}): DMA-BUFs the display engine can scan out", device_->path,
+                       gbm_device_get_backend_name(device_->dev));
+  }
+  Kind kind() const override { return Kind::dmabuf; }
+
+ private:
+  std::shared_ptr<GbmDevice> device_;
+};
+
+// Opens a node and checks that GBM can really allocate a small scanout buffer
+// there (Mesa's kms_swrast fallback needs dumb buffers, which render nodes refuse).
+Result<std::shared_ptr<GbmDevice>> try_node(const std::string& path) {
+  auto d = std::make_shared<GbmDevice>();
+  d->path = path;
+  d->fd = UniqueFd{::open(path.c_str(), O_RDWR | O_CLOEXEC)};
+  if (!d->fd) return Error::from_errno("open " + path);
+  d->dev = gbm_create_device(d->fd.get());
+  if (d->dev == nullptr) return Error::from_errno("gbm_create_device on " + path);
+  gbm_bo* probe = gbm_bo_create(d->dev, 64, 64, DRM_FORMAT_XRGB8888, GBM_BO_USE_SCANOUT | GBM_BO_USE_LINEAR);
+  if (probe == nullptr) return Error::from_errno("gbm_bo_create on " + path);
+  gbm_bo_destroy(probe);
+  return d;
+}
+
+std::vector<std::string> device_nodes(drmDevicePtr dev) {
+  std::vector<std::string> nodes;
+  if ((dev->available_nodes & (1 << DRM_NODE_RENDER)) != 0) nodes.emplace_back(dev->nodes[DRM_NODE_RENDER]);
+  if ((dev->available_nodes & (1 << DRM_NODE_PRIMARY)) != 0) nodes.emplace_back(dev->nodes[DRM_NODE_PRIMARY]);
+  return nodes;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Allocator>> create_gbm_allocator(const AllocatorRequest& req) {
+  std::vector<std::string> candidates;
+  if (!req.device_path.empty()) {
+    candidates.push_back(req.device_path);
+  } else if (req.device) {
+    drmDevicePtr dev = nullptr;
+    if (drmGetDeviceFromDevId(*req.device, 0, &dev) == 0) {
+      candidates = device_nodes(dev);
+      drmFreeDevice(&dev);
+    }
+  } else {
+    drmDevicePtr devs[16] = {};
+    const int n = drmGetDevices2(0, devs, 16);
+    for (int i = 0; i < n; ++i) {
+      auto nodes = device_nodes(devs[i]);
+      candidates.insert(candidates.end(), nodes.begin(), nodes.end());
+    }
+    if (n > 0) drmFreeDevices(devs, n);
+  }
+  if (candidates.empty()) return Error{ENODEV, "no DRM device found for GBM (/dev/dri is empty or absent)"};
+  Error last{ENODEV, "no usable DRM node"};
+  for (const auto& path : candidates) {
+    auto d = try_node(path);
+    if (d) return std::unique_ptr<Allocator>(std::make_unique<GbmAllocator>(std::move(d.value())));
+    log::debug("gbm: {}", d.error().message());
+    last = d.error();
+  }
+  return last;
+}
+
+std::optional<AllocatorChoice> allocator_choice_from_name(const std::string& name) {
+  if (name == "auto") return AllocatorChoice::automatic;
+  if (name == "gbm") return AllocatorChoice::gbm;
+  if (name == "udmabuf") return AllocatorChoice::udmabuf;
+  if (name == "memfd") return AllocatorChoice::memfd;
+  return std::nullopt;
+}
+
+Result<std::unique_ptr<Allocator>> create_allocator(const AllocatorRequest& req) {
+  switch (req.choice) {
+    case AllocatorChoice::gbm: return create_gbm_allocator(req);
+    case AllocatorChoice::udmabuf: return create_udmabuf_allocator();
+    case AllocatorChoice::memfd: return create_memfd_allocator();
+    case AllocatorChoice::automatic: break;
+  }
+  if (auto g = create_gbm_allocator(req)) return g;
+  else log::debug("no GBM allocator: {}", g.error().message());
+  if (auto u = create_udmabuf_allocator()) return u;
+  return create_memfd_allocator();
+}
+
+}  // namespace zc::buffer

@@ -1,0 +1,53 @@
+// zcpipe-client: renders frames into a ring of buffers and hands each to the
+// compositor by file descriptor (linux-dmabuf), paced by frame callbacks.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "buffer/allocator.h"
+#include "common/result.h"
+#include "stats/ledger.h"
+
+namespace zc::client {
+
+enum class Render {
+  full,    // every pixel, every frame (what a real renderer costs)
+  header,  // only the frame-number rows: measures the pipeline, not drawing
+};
+
+struct ClientConfig {
+  std::string socket;  // empty: $WAYLAND_DISPLAY
+  uint32_t width = 3840;
+  uint32_t height = 2160;
+  uint32_t format = 0;  // DRM fourcc; 0 = XRGB8888
+  uint64_t frames = 300;
+  uint32_t buffers = 3;
+  uint32_t warmup = 3;  // frames excluded from summaries (pages faulting in)
+  buffer::AllocatorRequest allocator;
+  Render render = Render::full;
+  bool checksum = true;  // checksum each rendered frame (to compare with the display)
+  int timeout_ms = 10000;  // longest wait for the compositor
+  bool progress = false;   // live progress line on stderr
+};
+
+class Client {
+ public:
+  static Result<std::unique_ptr<Client>> create(const ClientConfig& config, stats::FrameLedger* ledger);
+  ~Client();
+  // Runs all frames; returns an error if the compositor went away or stalled.
+  Result<void> run();
+  // Run facts and per-frame results (merged into the ledger's frames).
+  nlohmann::json report() const;
+
+  struct Impl;
+
+ private:
+  explicit Client(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace zc::client

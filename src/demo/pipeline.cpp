@@ -1,0 +1,369 @@
+#include "demo/pipeline.h"
+
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <climits>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <utility>
+
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/unique_fd.h"
+#include "stats/ledger.h"
+
+namespace zc::demo {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+std::string self_dir() {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  return fs::path(std::string(buf, static_cast<size_t>(n))).parent_path().string();
+}
+
+namespace {
+
+// A private XDG_RUNTIME_DIR, removed with everything in it.
+struct TempDir {
+  std::string path;
+  ~TempDir() {
+    if (!path.empty()) {
+      std::error_code ec;
+      fs::remove_all(path, ec);
+    }
+  }
+};
+
+struct Child {
+  pid_t pid = -1;
+  Child() = default;
+  Child(Child&& o) noexcept : pid(std::exchange(o.pid, -1)) {}
+  Child& operator=(Child&&) = delete;
+  Child(const Child&) = delete;
+  // A child still running when its owner goes away (error path) is killed.
+  ~Child() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+    }
+  }
+  // Exit status, or -1 on timeout (child left running), -2 if killed by a signal.
+  int wait(int timeout_ms) {
+    const uint64_t deadline = monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
+    for (;;) {
+      int status = 0;
+      const pid_t r = ::waitpid(pid, &status, WNOHANG);
+      if (r == pid) {
+        pid = -1;
+        if (WIFEXITED(status)) return WEXITSTATUS(status);
+        return -2;
+      }
+      if (r < 0) return -2;
+      if (monotonic_ns() > deadline) return -1;
+      ::usleep(2000);
+    }
+  }
+};
+
+Result<Child> spawn(const std::vector<std::string>& argv, const std::string& runtime_dir, int ready_write_fd) {
+  std::vector<char*> args;
+  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+  args.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return Error::from_errno("fork");
+  if (pid == 0) {
+    ::setenv("XDG_RUNTIME_DIR", runtime_dir.c_str(), 1);
+    ::unsetenv("WAYLAND_DISPLAY");
+    if (ready_write_fd >= 0) {
+      // The compositor writes "ready" on fd 3 once its socket listens.
+      if (::dup2(ready_write_fd, 3) < 0) ::_exit(127);
+    }
+    ::execv(args[0], args.data());
+    std::fprintf(stderr, "zcpipe-demo: cannot run %s: %s\n", args[0], std::strerror(errno));
+    ::_exit(127);
+  }
+  Child c;
+  c.pid = pid;
+  return c;
+}
+
+Result<json> load_json(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return Error{ENOENT, "missing " + path};
+  try {
+    return json::parse(f);
+  } catch (const std::exception& e) {
+    return Error{EINVAL, fmt::format("cannot parse {}: {}", path, e.what())};
+  }
+}
+
+json summary(std::vector<double> v) { return stats::summarize(std::move(v)).to_json(); }
+
+// The per-process figures that go into the run record for one frame.
+json process_figures(const json& rec) {
+  json p;
+  p["syscalls"] = rec.value("syscalls", json::object()).value("total", 0);
+  p["mode_switches"] = rec.value("mode_switches", 0);
+  p["voluntary_cs"] = rec.value("voluntary_cs", 0);
+  p["involuntary_cs"] = rec.value("involuntary_cs", 0);
+  p["context_switches"] = rec.value("context_switches", 0);
+  p["minor_faults"] = rec.value("minor_faults", 0);
+  p["cpu_us"] = rec.value("cpu_us", 0);
+  p["cpu_copies"] = rec.value("cpu_copies", 0);
+  p["cpu_copy_bytes"] = rec.value("cpu_copy_bytes", 0);
+  p["rchar"] = rec.value("rchar", 0);
+  p["wchar"] = rec.value("wchar", 0);
+  p["syscr"] = rec.value("syscr", 0);
+  p["syscw"] = rec.value("syscw", 0);
+  p["by_call"] = rec.value("syscalls", json::object()).value("by_call", json::object());
+  return p;
+}
+
+int expected_copies(const std::string& transport) {
+  if (transport == "shm") return 1;
+  if (transport == "socket") return 3;
+  return 0;
+}
+
+}  // namespace
+
+json merge_run(const RunOptions& o, const json& client, const json& compositor) {
+  json run;
+  run["transport"] = o.transport;
+  run["output"] = compositor.value("output", o.output);
+  run["refresh_hz"] = o.refresh;
+  run["allocator"] = client.value("allocator", "");
+  run["allocator_description"] = client.value("allocator_description", "");
+  run["buffer_kind"] = client.value("buffer_kind", "");
+  run["width"] = client.value("width", o.width);
+  run["height"] = client.value("height", o.height);
+  run["format"] = client.value("format", o.format);
+  run["frame_bytes"] = client.value("frame_bytes", 0);
+  run["render"] = client.value("render", o.render);
+  run["frames_requested"] = o.frames;
+  run["frames_presented"] = client.value("frames_presented", 0);
+  run["frames_zero_copy"] = client.value("frames_zero_copy", 0);
+  run["frames_discarded"] = client.value("frames_discarded", 0);
+  run["warmup_frames_excluded"] = o.warmup;
+  run["verify"] = o.verify;
+
+  const json& cframes = client["ledger"]["frames"];
+  const json& sframes = compositor["ledger"]["frames"];
+  // The compositor numbers its windows by commit: commit k is client frame k.
+  std::vector<const json*> by_commit;
+  for (const auto& r : sframes) {
+    const size_t k = r.value("frame", size_t{0});
+    if (by_commit.size() <= k) by_commit.resize(k + 1, nullptr);
+    by_commit[k] = &r;
+  }
+  json frames = json::array();
+  uint64_t verified = 0, mismatched = 0, copies_wrong = 0;
+  const int want_copies = expected_copies(o.transport);
+  std::map<std::string, std::vector<double>> series;
+  uint64_t first_ns = 0, last_ns = 0, measured_presented = 0;
+  for (const auto& c : cframes) {
+    const uint64_t n = c.value("frame", uint64_t{0});
+    const json* s = n < by_commit.size() ? by_commit[n] : nullptr;
+    json f;
+    f["frame"] = n;
+    f["presented"] = c.value("presented", false);
+    f["zero_copy"] = c.value("zero_copy", false);
+    if (c.contains("latency_us")) f["latency_us"] = c["latency_us"];
+    if (c.contains("presented_ns")) f["presented_ns"] = c["presented_ns"];
+    f["client"] = process_figures(c);
+    f["compositor"] = s ? process_figures(*s) : json::object();
+    const uint64_t copies = f["client"]["cpu_copies"].get<uint64_t>() +
+                            (s ? f["compositor"]["cpu_copies"].get<uint64_t>() : 0);
+    const uint64_t copy_bytes = f["client"]["cpu_copy_bytes"].get<uint64_t>() +
+                                (s ? f["compositor"]["cpu_copy_bytes"].get<uint64_t>() : 0);
+    f["cpu_copies"] = copies;
+    f["cpu_copy_bytes"] = copy_bytes;
+    if (copies != static_cast<uint64_t>(want_copies)) copies_wrong++;
+    if (c.contains("checksum")) f["checksum_rendered"] = c["checksum"];
+    if (s != nullptr && s->contains("checksum")) f["checksum_shown"] = (*s)["checksum"];
+    if (s != nullptr && s->contains("shown_frame")) f["shown_frame"] = (*s)["shown_frame"];
+    if (o.verify) {
+      const bool ok = f.contains("checksum_shown") && f.contains("checksum_rendered") &&
+                      f["checksum_shown"] == f["checksum_rendered"] && f.value("shown_frame", UINT64_MAX) == (n & 0xffffffffu);
+      f["verified"] = ok;
+      ok ? verified++ : mismatched++;
+    }
+    if (n >= o.warmup) {
+      series["cpu_copies"].push_back(static_cast<double>(copies));
+      series["cpu_copy_bytes"].push_back(static_cast<double>(copy_bytes));
+      for (const char* proc : {"client", "compositor"}) {
+        const json& p = f[proc];
+        if (p.empty()) continue;
+        for (const char* k : {"syscalls", "mode_switches", "context_switches", "voluntary_cs", "involuntary_cs",
+                              "minor_faults", "cpu_us", "syscr", "syscw"})
+          series[fmt::format("{}_{}", proc, k)].push_back(p[k].get<double>());
+      }
+      if (f.contains("latency_us")) series["latency_us"].push_back(f["latency_us"].get<double>());
+      if (f.contains("presented_ns")) {
+        const uint64_t t = f["presented_ns"].get<uint64_t>();
+        if (measured_presented == 0) first_ns = t;
+        last_ns = t;
+        measured_presented++;
+      }
+    }
+    frames.push_back(std::move(f));
+  }
+  json per_frame = json::object();
+  for (auto& [k, v] : series) per_frame[k] = summary(v);
+  run["per_frame"] = per_frame;
+  run["fps"] = (measured_presented > 1 && last_ns > first_ns)
+                   ? static_cast<double>(measured_presented - 1) * 1e9 / static_cast<double>(last_ns - first_ns)
+                   : 0.0;
+  run["frames_verified"] = verified;
+  run["frames_mismatched"] = mismatched;
+  run["compositor_counters"] = compositor.value("counters", json::object());
+  run["compositor_fds_at_start"] = compositor.value("fds_at_start", -1);
+  run["compositor_fds_at_end"] = compositor.value("fds_at_end", -1);
+  run["interposer"] = {{"client", client["ledger"].value("interposer", false)},
+                       {"compositor", compositor["ledger"].value("interposer", false)}};
+  run["frames"] = std::move(frames);
+
+  json checks;
+  checks["all_frames_presented"] = run["frames_presented"] == run["frames_requested"];
+  checks["cpu_copies_as_expected"] = copies_wrong == 0;
+  checks["expected_cpu_copies_per_frame"] = want_copies;
+  if (o.transport == "dmabuf") checks["zero_copy_every_frame"] = run["frames_zero_copy"] == run["frames_presented"];
+  if (o.verify) checks["every_checksum_verified"] = mismatched == 0 && verified == o.frames;
+  checks["no_protocol_errors"] = run["compositor_counters"].value("protocol_errors", 0) == 0;
+  bool ok = true;
+  for (auto& [k, v] : checks.items())
+    if (v.is_boolean() && !v.get<bool>()) ok = false;
+  checks["passed"] = ok;
+  run["checks"] = checks;
+  return run;
+}
+
+Result<json> run_pipeline(const RunOptions& o) {
+  TempDir dir;
+  char tmpl[] = "/tmp/zcpipe-run-XXXXXX";
+  if (::mkdtemp(tmpl) == nullptr) return Error::from_errno("mkdtemp");
+  dir.path = tmpl;  // mode 0700, as XDG_RUNTIME_DIR must be
+  const std::string bin = o.bin_dir.empty() ? self_dir() : o.bin_dir;
+  const std::string comp_stats = dir.path + "/compositor.json";
+  const std::string client_stats = dir.path + "/client.json";
+  const std::string socket = "zcpipe-demo";
+
+  std::vector<std::string> cargs = {bin + "/zcpipe-compositor", "--socket", socket, "--output", o.output,
+                                    "--refresh", std::to_string(o.refresh),
+                                    "--size", fmt::format("{}x{}", o.width, o.height),
+                                    "--stats", comp_stats, "--ready-fd", "3"};
+  if (o.verify) cargs.emplace_back("--verify");
+  if (!o.verbose) cargs.emplace_back("--quiet");
+  else cargs.emplace_back("--verbose");
+  cargs.insert(cargs.end(), o.compositor_args.begin(), o.compositor_args.end());
+
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) < 0) return Error::from_errno("pipe2");
+  UniqueFd ready_r{pipefd[0]}, ready_w{pipefd[1]};
+  auto comp = spawn(cargs, dir.path, ready_w.get());
+  if (!comp) return comp.error();
+  ready_w.reset();
+  pollfd p{ready_r.get(), POLLIN, 0};
+  char buf[16] = {};
+  if (::poll(&p, 1, 10000) <= 0 || ::read(ready_r.get(), buf, sizeof buf) <= 0) {
+    const int st = comp->wait(1000);
+    return Error{EIO, fmt::format("zcpipe-compositor did not start (exit status {})", st)};
+  }
+
+  std::vector<std::string> args = {bin + "/zcpipe-client", "--socket", socket,
+                                   "--size", fmt::format("{}x{}", o.width, o.height),
+                                   "--format", o.format, "--frames", std::to_string(o.frames),
+                                   "--warmup", std::to_string(o.warmup), "--allocator", o.allocator,
+                                   "--render", o.render, "--stats", client_stats};
+  if (!o.verify) args.emplace_back("--no-checksum");
+  if (!o.verbose) args.emplace_back("--quiet");
+  if (o.progress) args.emplace_back("--progress");
+  if (o.verbose) args.emplace_back("--verbose");
+  args.insert(args.end(), o.client_args.begin(), o.client_args.end());
+  auto cl = spawn(args, dir.path, -1);
+  if (!cl) return cl.error();
+  const int client_status = cl->wait(o.timeout_s * 1000);
+  if (client_status == -1) return Error{ETIMEDOUT, fmt::format("zcpipe-client did not finish within {} s", o.timeout_s)};
+  ::kill(comp->pid, SIGTERM);
+  const int comp_status = comp->wait(10000);
+
+  auto client = load_json(client_stats);
+  if (!client) return Error{EIO, fmt::format("zcpipe-client failed (exit status {}): {}", client_status, client.error().message())};
+  auto compositor = load_json(comp_stats);
+  if (!compositor)
+    return Error{EIO, fmt::format("zcpipe-compositor failed (exit status {}): {}", comp_status, compositor.error().message())};
+  json run = merge_run(o, *client, *compositor);
+  run["client_exit_status"] = client_status;
+  run["compositor_exit_status"] = comp_status;
+  if (client.value().contains("error") && !(*client)["error"].get<std::string>().empty())
+    run["client_error"] = (*client)["error"];
+  run["checks"]["processes_exited_cleanly"] = client_status == 0 && comp_status == 0;
+  if (client_status != 0 || comp_status != 0) run["checks"]["passed"] = false;
+  return run;
+}
+
+namespace {
+std::string num(const json& v) {
+  const double d = v.get<double>();
+  if (d == static_cast<double>(static_cast<int64_t>(d))) return fmt::format("{}", static_cast<int64_t>(d));
+  if (d >= 100) return fmt::format("{:.0f}", d);
+  return fmt::format("{:.1f}", d);
+}
+}  // namespace
+
+std::string format_run(const json& run) {
+  std::string out;
+  const uint32_t refresh = run.value("refresh_hz", 0u);
+  out += fmt::format("transport {} · output {} {}x{} {} · {} {} · allocator: {}\n", run["transport"].get<std::string>(),
+                     run["output"].get<std::string>(), run["width"].get<uint32_t>(), run["height"].get<uint32_t>(),
+                     refresh ? fmt::format("@{} Hz", refresh) : std::string("unpaced"),
+                     run["format"].get<std::string>(), run.value("render", "full") == "full" ? "full render" : "header-only render",
+                     run["allocator_description"].get<std::string>());
+  out += fmt::format("frames: {}/{} presented, {} zero-copy, {} discarded", run["frames_presented"].get<uint64_t>(),
+                     run["frames_requested"].get<uint64_t>(), run["frames_zero_copy"].get<uint64_t>(),
+                     run["frames_discarded"].get<uint64_t>());
+  if (run.value("verify", false))
+    out += fmt::format(", {}/{} checksums verified", run["frames_verified"].get<uint64_t>(),
+                       run["frames_requested"].get<uint64_t>());
+  out += fmt::format(", {:.1f} fps\n", run["fps"].get<double>());
+  out += fmt::format("per frame (frames {}..{}; the first {} are warm-up, excluded)\n", run["warmup_frames_excluded"].get<uint32_t>(),
+                     run["frames_requested"].get<uint64_t>() - 1, run["warmup_frames_excluded"].get<uint32_t>());
+  out += fmt::format("  {:<38} {:>10} {:>10} {:>10}\n", "", "median", "p99", "max");
+  const json& pf = run["per_frame"];
+  auto row = [&](const std::string& label, const std::string& key) {
+    if (!pf.contains(key)) return;
+    const json& s = pf[key];
+    out += fmt::format("  {:<38} {:>10} {:>10} {:>10}\n", label, num(s["median"]), num(s["p99"]), num(s["max"]));
+  };
+  row("CPU copies of pixels", "cpu_copies");
+  row("CPU copy bytes", "cpu_copy_bytes");
+  for (const char* proc : {"client", "compositor"}) {
+    const std::string p(proc);
+    row(p + " syscalls", p + "_syscalls");
+    row(p + " user<->kernel mode switches", p + "_mode_switches");
+    row(p + " scheduler context switches", p + "_context_switches");
+    row(p + " minor page faults", p + "_minor_faults");
+    row(p + " CPU time (us)", p + "_cpu_us");
+  }
+  row("latency commit -> on screen (us)", "latency_us");
+  const json& checks = run["checks"];
+  std::string failed;
+  for (auto& [k, v] : checks.items())
+    if (v.is_boolean() && !v.get<bool>() && k != "passed") failed += (failed.empty() ? "" : ", ") + k;
+  out += checks.value("passed", false) ? std::string("checks: all passed\n") : "checks FAILED: " + failed + "\n";
+  return out;
+}
+
+}  // namespace zc::demo

@@ -1,0 +1,46 @@
+// Running the pipeline as two real processes (compositor + client) on a
+// private Wayland socket, and turning their ledgers into one run record.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/result.h"
+
+namespace zc::demo {
+
+struct RunOptions {
+  std::string transport = "dmabuf";
+  std::string output = "headless";
+  uint32_t refresh = 60;
+  uint32_t width = 3840, height = 2160;
+  std::string format = "XRGB8888";
+  uint64_t frames = 300;
+  uint32_t warmup = 3;
+  bool verify = true;
+  std::string allocator = "auto";
+  std::string render = "full";
+  std::string bin_dir;      // where zcpipe-compositor and zcpipe-client live
+  int timeout_s = 300;      // whole run
+  bool progress = false;    // live progress line (client's stderr)
+  bool verbose = false;
+  std::vector<std::string> client_args;      // extra arguments
+  std::vector<std::string> compositor_args;
+};
+
+// Directory of the running executable (to find sibling programs).
+std::string self_dir();
+
+// Runs one transport end to end and returns its run record (schema: docs/json.md).
+Result<nlohmann::json> run_pipeline(const RunOptions& options);
+
+// Builds the run record from the two processes' stats files (exposed for tests).
+nlohmann::json merge_run(const RunOptions& options, const nlohmann::json& client, const nlohmann::json& compositor);
+
+// Human-readable summary of a run record.
+std::string format_run(const nlohmann::json& run);
+
+}  // namespace zc::demo

@@ -1,0 +1,78 @@
+// Output: the display at the end of the pipeline.
+//
+// The compositor hands an Output the buffer a surface committed; the output
+// shows it at its next refresh (a page flip on KMS, a virtual vblank when
+// headless) and reports back:
+//   presented(tag)  the buffer is on screen, with the time and sequence
+//   discarded(tag)  it was replaced before it reached the screen
+//   released(tag)   the display stopped reading it (a later frame replaced
+//                   it on screen): only now may the client reuse the buffer
+//   vblank()        a refresh happened: time to send frame callbacks
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "buffer/buffer.h"
+
+namespace zc::output {
+
+struct Mode {
+  uint32_t width = 0;
+  uint32_t height = 0;
+  uint32_t refresh_mhz = 0;  // 0 = unpaced (no fixed refresh)
+};
+
+struct Presented {
+  uint64_t time_ns = 0;       // CLOCK_MONOTONIC
+  uint64_t seq = 0;           // vblank / flip counter (MSC)
+  uint32_t refresh_ns = 0;    // 0 when unpaced
+  bool vsync = false;         // shown at a refresh boundary
+  bool hw_clock = false;      // timestamp from the display hardware
+  bool hw_completion = false; // completion signalled by the hardware
+  bool zero_copy = false;     // the display read the client's own buffer
+  std::optional<uint64_t> checksum;        // --verify: checksum of what was shown
+  std::optional<uint32_t> decoded_frame;   // --verify: frame number read from the pixels
+};
+
+struct Callbacks {
+  std::function<void(uint64_t tag, const Presented&)> presented;
+  std::function<void(uint64_t tag)> discarded;
+  std::function<void(uint64_t tag)> released;
+  std::function<void(uint64_t time_ns)> vblank;
+};
+
+class Output {
+ public:
+  virtual ~Output() = default;
+  virtual std::string name() const = 0;  // "headless", "kms"
+  virtual Mode mode() const = 0;
+  // The DRM device behind this output (for linux-dmabuf feedback), if any.
+  virtual std::optional<dev_t> device() const { return std::nullopt; }
+  // (format, modifier) pairs the output can scan out directly.
+  virtual std::vector<std::pair<uint32_t, uint64_t>> scanout_formats() const = 0;
+
+  // Shows `buffer` at the next refresh. `client_owned` says whether it is the
+  // client's own buffer (zero-copy) or a compositor copy. A frame queued
+  // earlier and not yet shown is replaced and reported discarded.
+  virtual void present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bool client_owned) = 0;
+  // Asks for a vblank callback even if nothing new is shown (frame callbacks wait on it).
+  virtual void schedule_vblank() = 0;
+  // The surface behind `tag` is gone: stop showing its buffer (the screen goes
+  // blank, as when a KMS plane is disabled). Reports released / discarded.
+  virtual void withdraw(uint64_t tag) = 0;
+
+  void set_callbacks(Callbacks cb) { cb_ = std::move(cb); }
+
+ protected:
+  Callbacks cb_;
+};
+
+}  // namespace zc::output

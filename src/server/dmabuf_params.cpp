@@ -1,0 +1,101 @@
+#include "server/dmabuf_params.h"
+
+#include <fmt/core.h>
+
+#include "common/format.h"
+#include "linux-dmabuf-unstable-v1-server-protocol.h"
+
+namespace zc::server {
+namespace {
+ParamsError protocol(uint32_t code, std::string msg) {
+  return ParamsError{ParamsError::Kind::protocol, code, std::move(msg)};
+}
+}  // namespace
+
+std::optional<ParamsError> check_add(const ParamsState& s, uint32_t plane_idx, uint64_t modifier) {
+  if (s.used)
+    return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_ALREADY_USED, "params already used to create a wl_buffer");
+  if (plane_idx >= buffer::kMaxPlanes)
+    return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_PLANE_IDX,
+                    fmt::format("plane index {} out of bounds (max {})", plane_idx, buffer::kMaxPlanes - 1));
+  if (s.planes[plane_idx].set)
+    return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_PLANE_SET, fmt::format("plane {} already set", plane_idx));
+  // Since version 3 every plane must carry the same modifier.
+  for (uint32_t i = 0; i < buffer::kMaxPlanes; ++i) {
+    if (s.planes[i].set && s.planes[i].modifier != modifier)
+      return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_FORMAT,
+                      fmt::format("plane {} modifier {} differs from plane {} modifier {}", plane_idx,
+                                  modifier_name(modifier), i, modifier_name(s.planes[i].modifier)));
+  }
+  return std::nullopt;
+}
+
+std::optional<ParamsError> check_create(ParamsState& s, int32_t width, int32_t height, uint32_t format,
+                                        uint32_t flags, const FormatSupported& supported,
+                                        buffer::Dmabuf& out, const FdSize& fd_size) {
+  if (s.used)
+    return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_ALREADY_USED, "params already used to create a wl_buffer");
+  s.used = true;
+
+  // Planes must be 0..n-1 with no gaps, n matching the format.
+  uint32_t count = 0;
+  while (count < buffer::kMaxPlanes && s.planes[count].set) ++count;
+  for (uint32_t i = count; i < buffer::kMaxPlanes; ++i)
+    if (s.planes[i].set)
+      return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INCOMPLETE,
+                      fmt::format("plane {} set but plane {} missing", i, count));
+  if (count == 0) return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INCOMPLETE, "no planes added");
+
+  const FormatInfo* info = format_info(format);
+  const uint64_t modifier = s.planes[0].modifier;
+  if (info == nullptr || !supported(format, modifier))
+    return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_FORMAT,
+                    fmt::format("format {} with modifier {} is not supported", format_name(format),
+                                modifier_name(modifier)));
+  if (count != info->planes)
+    return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INCOMPLETE,
+                    fmt::format("format {} takes {} plane(s), got {}", info->name, info->planes, count));
+  if (width <= 0 || height <= 0 || static_cast<uint32_t>(width) > buffer::kMaxDimension ||
+      static_cast<uint32_t>(height) > buffer::kMaxDimension)
+    return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_DIMENSIONS,
+                    fmt::format("invalid size {}x{} (1..{} each)", width, height, buffer::kMaxDimension));
+
+  const uint64_t w = static_cast<uint32_t>(width);
+  const uint64_t h = static_cast<uint32_t>(height);
+  for (uint32_t i = 0; i < count; ++i) {
+    const ParamsPlane& p = s.planes[i];
+    // 32-bit operands: these 64-bit sums cannot overflow.
+    const uint64_t row = w * info->bytes_per_pixel;
+    if (p.stride < row)
+      return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_OUT_OF_BOUNDS,
+                      fmt::format("plane {} stride {} is smaller than a row ({} x {} bytes = {})", i,
+                                  p.stride, w, info->bytes_per_pixel, row));
+    const uint64_t extent = uint64_t{p.offset} + uint64_t{p.stride} * h;
+    const int64_t size = fd_size(p.fd.get());
+    if (size >= 0 && (uint64_t{p.offset} >= static_cast<uint64_t>(size) || extent > static_cast<uint64_t>(size)))
+      return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_OUT_OF_BOUNDS,
+                      fmt::format("plane {}: offset {} + stride {} x height {} = {} exceeds the dma-buf size {}",
+                                  i, p.offset, p.stride, h, extent, size));
+  }
+
+  // Flags ask for transformations scanout cannot do (y-invert, interlacing):
+  // a well-formed request we cannot honour, i.e. an import failure.
+  if (flags != 0)
+    return ParamsError{ParamsError::Kind::import, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_WL_BUFFER,
+                       fmt::format("flags 0x{:x} (y_invert/interlaced/bottom_first) are not supported", flags)};
+
+  out = buffer::Dmabuf{};
+  out.width = static_cast<uint32_t>(width);
+  out.height = static_cast<uint32_t>(height);
+  out.format = format;
+  out.modifier = modifier;
+  out.num_planes = count;
+  for (uint32_t i = 0; i < count; ++i) {
+    out.planes[i].fd = std::move(s.planes[i].fd);
+    out.planes[i].offset = s.planes[i].offset;
+    out.planes[i].stride = s.planes[i].stride;
+  }
+  return std::nullopt;
+}
+
+}  // namespace zc::server

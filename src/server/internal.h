@@ -1,0 +1,114 @@
+// Shared state of the server's protocol implementations (not a public header).
+#pragma once
+
+#include <wayland-server-core.h>
+#include <wayland-server-protocol.h>
+
+#include <memory>
+#include <unordered_map>
+#include <vector>
+
+#include "buffer/buffer.h"
+#include "common/unique_fd.h"
+#include "output/output.h"
+#include "server/resource_ref.h"
+#include "server/server.h"
+#include "stats/ledger.h"
+
+namespace zc::server {
+
+struct Surface;
+
+// User data of a wl_buffer created through linux-dmabuf.
+struct ClientBuffer {
+  wl_resource* resource = nullptr;
+  std::shared_ptr<buffer::Buffer> storage;
+  uint32_t busy = 0;  // commits of this buffer the output still holds
+};
+
+// A committed buffer handed to the output, until the output releases it.
+struct InFlight {
+  Surface* surface = nullptr;
+  ResourceRef buffer;                   // the wl_buffer (null once destroyed)
+  std::vector<ResourceRef> feedbacks;   // wp_presentation_feedback objects
+  uint64_t ledger_frame = 0;
+};
+
+struct Surface {
+  Server::Impl* server = nullptr;
+  wl_resource* resource = nullptr;
+  // Pending (double-buffered) state, applied by wl_surface.commit.
+  ResourceRef pending_buffer;
+  bool pending_attach = false;
+  std::vector<ResourceRef> pending_frames;
+  std::vector<ResourceRef> pending_feedbacks;
+  // Committed frame callbacks, sent at the next vblank.
+  std::vector<ResourceRef> frames;
+  // xdg-shell role
+  wl_resource* xdg_surface = nullptr;
+  wl_resource* toplevel = nullptr;
+  uint32_t configure_serial = 0;
+  bool acked = false;
+  bool mapped = false;
+  // The buffer this surface last committed, when not handed to the output
+  // (an occluded surface): released when the next one arrives.
+  ResourceRef held_buffer;
+  uint64_t commits = 0;
+};
+
+struct Server::Impl {
+  ServerConfig config;
+  wl_display* display = nullptr;
+  std::string socket;
+  std::unique_ptr<output::Output> out;
+  stats::FrameLedger* ledger = nullptr;
+  ServerCounters counters;
+  struct ClientCreated {
+    wl_listener listener;
+    Impl* impl;
+  } client_created{};
+  wl_event_source* sigterm = nullptr;
+  wl_event_source* sigint = nullptr;
+
+  std::vector<Surface*> stack;  // mapped toplevels, top last
+  std::unordered_map<uint64_t, InFlight> inflight;
+  uint64_t next_tag = 1;
+  uint64_t commit_seq = 0;
+  std::vector<wl_resource*> output_resources;  // bound wl_output objects
+  UniqueFd format_table;                       // linux-dmabuf v4 format table (sealed memfd)
+  uint32_t format_table_size = 0;
+  std::vector<std::pair<uint32_t, uint64_t>> formats;
+
+  ~Impl();
+  Surface* top() const { return stack.empty() ? nullptr : stack.back(); }
+
+  // Protocol pieces (one file each).
+  Result<void> init_compositor();
+  Result<void> init_xdg_shell();
+  Result<void> init_linux_dmabuf();
+  Result<void> init_presentation_and_output();
+
+  // Called from wl_surface.commit.
+  void commit(Surface& s);
+  void surface_destroyed(Surface& s);
+  void unmap(Surface& s);
+  // Output callbacks.
+  void on_presented(uint64_t tag, const output::Presented& p);
+  void on_discarded(uint64_t tag);
+  void on_released(uint64_t tag);
+  void on_vblank(uint64_t time_ns);
+  void release_buffer(wl_resource* buffer);
+
+  void post_error(wl_resource* r, uint32_t code, const std::string& msg);
+};
+
+// Buffer lookups implemented by linux_dmabuf.cpp.
+ClientBuffer* client_buffer_from_resource(wl_resource* r);
+// Presentation feedback (presentation.cpp).
+void send_feedback_presented(Server::Impl& s, wl_resource* fb, const output::Presented& p);
+void send_feedback_discarded(wl_resource* fb);
+// xdg-shell: whether a commit may attach a buffer (xdg_shell.cpp); posts the error otherwise.
+bool xdg_check_commit(Surface& s, bool attaching);
+Surface* surface_from_resource(wl_resource* r);
+
+}  // namespace zc::server

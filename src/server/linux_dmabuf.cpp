@@ -1,0 +1,238 @@
+// zwp_linux_dmabuf_v1: how a client hands the compositor a buffer by file
+// descriptor. The client sends, per plane, an fd plus offset, stride and
+// modifier (zwp_linux_buffer_params_v1.add), then the size and format
+// (create / create_immed). No pixel crosses the socket: the fd travels as
+// SCM_RIGHTS ancillary data and the kernel installs a new descriptor for
+// the same dma-buf in the compositor.
+#include <drm_fourcc.h>
+#include <fcntl.h>
+#include <fmt/core.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+
+#include "common/format.h"
+#include "common/log.h"
+#include "linux-dmabuf-unstable-v1-server-protocol.h"
+#include "server/dmabuf_params.h"
+#include "server/internal.h"
+
+namespace zc::server {
+namespace {
+
+void destroy_res(wl_client*, wl_resource* r) { wl_resource_destroy(r); }
+
+// ----------------------------------------------------------------- wl_buffer
+const struct wl_buffer_interface kBufferImpl = {destroy_res};
+
+void buffer_destroyed(wl_resource* r) { delete static_cast<ClientBuffer*>(wl_resource_get_user_data(r)); }
+
+// --------------------------------------------------------------- params
+struct Params {
+  Server::Impl* server;
+  ParamsState state;
+};
+
+Params* params_of(wl_resource* r) { return static_cast<Params*>(wl_resource_get_user_data(r)); }
+
+void params_add(wl_client*, wl_resource* r, int32_t raw_fd, uint32_t plane_idx, uint32_t offset,
+                uint32_t stride, uint32_t mod_hi, uint32_t mod_lo) {
+  UniqueFd fd{raw_fd};  // owned from the first statement: every error path closes it
+  Params* p = params_of(r);
+  const uint64_t modifier = (uint64_t{mod_hi} << 32) | mod_lo;
+  if (auto err = check_add(p->state, plane_idx, modifier)) {
+    p->server->post_error(r, err->code, err->message);
+    return;
+  }
+  ParamsPlane& plane = p->state.planes[plane_idx];
+  plane.fd = std::move(fd);
+  plane.offset = offset;
+  plane.stride = stride;
+  plane.modifier = modifier;
+  plane.set = true;
+}
+
+// Validates and imports; returns the new ClientBuffer or posts the error.
+// `immed` selects how an import failure is reported (see the protocol).
+ClientBuffer* import(wl_resource* r, int32_t width, int32_t height, uint32_t format, uint32_t flags,
+                     bool immed) {
+  Params* p = params_of(r);
+  Server::Impl* server = p->server;
+  const auto& formats = server->formats;
+  auto supported = [&formats](uint32_t f, uint64_t m) {
+    return std::find(formats.begin(), formats.end(), std::make_pair(f, m)) != formats.end();
+  };
+  buffer::Dmabuf d;
+  if (auto err = check_create(p->state, width, height, format, flags, supported, d)) {
+    if (err->kind == ParamsError::Kind::protocol || immed) {
+      server->post_error(r, err->code, err->message);
+    } else {
+      server->counters.import_failures++;
+      log::warn("dmabuf import failed: {}", err->message);
+      zwp_linux_buffer_params_v1_send_failed(r);
+    }
+    return nullptr;
+  }
+  // Say honestly what arrived: a real dma-buf, or shared memory (memfd)
+  // that only a CPU-reading output can show.
+  const auto kind = buffer::is_dmabuf_fd(d.planes[0].fd.get()) ? buffer::Kind::dmabuf
+                                                                : buffer::Kind::shared_memory;
+  auto* cb = new ClientBuffer;
+  cb->storage = std::make_shared<buffer::Buffer>(std::move(d), kind);
+  server->counters.buffers_imported++;
+  return cb;
+}
+
+wl_resource* make_buffer_resource(wl_client* client, ClientBuffer* cb, uint32_t id) {
+  wl_resource* b = wl_resource_create(client, &wl_buffer_interface, 1, id);
+  if (b == nullptr) {
+    delete cb;
+    wl_client_post_no_memory(client);
+    return nullptr;
+  }
+  cb->resource = b;
+  wl_resource_set_implementation(b, &kBufferImpl, cb, &buffer_destroyed);
+  return b;
+}
+
+void params_create(wl_client* client, wl_resource* r, int32_t w, int32_t h, uint32_t format, uint32_t flags) {
+  ClientBuffer* cb = import(r, w, h, format, flags, false);
+  if (cb == nullptr) return;
+  if (wl_resource* b = make_buffer_resource(client, cb, 0)) zwp_linux_buffer_params_v1_send_created(r, b);
+}
+
+void params_create_immed(wl_client* client, wl_resource* r, uint32_t id, int32_t w, int32_t h, uint32_t format,
+                         uint32_t flags) {
+  ClientBuffer* cb = import(r, w, h, format, flags, true);
+  if (cb == nullptr) return;
+  make_buffer_resource(client, cb, id);
+}
+
+const struct zwp_linux_buffer_params_v1_interface kParamsImpl = {destroy_res, params_add, params_create,
+                                                                  params_create_immed};
+
+void params_destroyed(wl_resource* r) { delete params_of(r); }
+
+// ------------------------------------------------------------- feedback (v4)
+// Feedback tells the client which device to allocate on (main_device) and
+// which format/modifier pairs the display can scan out (a tranche with the
+// SCANOUT flag), so it allocates buffers the plane accepts.
+const struct zwp_linux_dmabuf_feedback_v1_interface kFeedbackImpl = {destroy_res};
+
+void send_feedback(Server::Impl& s, wl_resource* fb) {
+  zwp_linux_dmabuf_feedback_v1_send_format_table(fb, s.format_table.get(), s.format_table_size);
+  const dev_t dev = *s.out->device();
+  wl_array dev_array;
+  wl_array_init(&dev_array);
+  if (void* p = wl_array_add(&dev_array, sizeof dev)) std::memcpy(p, &dev, sizeof dev);
+  zwp_linux_dmabuf_feedback_v1_send_main_device(fb, &dev_array);
+  zwp_linux_dmabuf_feedback_v1_send_tranche_target_device(fb, &dev_array);
+  wl_array indices;
+  wl_array_init(&indices);
+  for (size_t i = 0; i < s.formats.size(); ++i) {
+    if (auto* p = static_cast<uint16_t*>(wl_array_add(&indices, sizeof(uint16_t)))) *p = static_cast<uint16_t>(i);
+  }
+  zwp_linux_dmabuf_feedback_v1_send_tranche_formats(fb, &indices);
+  zwp_linux_dmabuf_feedback_v1_send_tranche_flags(fb, ZWP_LINUX_DMABUF_FEEDBACK_V1_TRANCHE_FLAGS_SCANOUT);
+  zwp_linux_dmabuf_feedback_v1_send_tranche_done(fb);
+  zwp_linux_dmabuf_feedback_v1_send_done(fb);
+  wl_array_release(&indices);
+  wl_array_release(&dev_array);
+}
+
+void make_feedback(wl_client* client, wl_resource* r, uint32_t id) {
+  auto* s = static_cast<Server::Impl*>(wl_resource_get_user_data(r));
+  wl_resource* fb = wl_resource_create(client, &zwp_linux_dmabuf_feedback_v1_interface, wl_resource_get_version(r), id);
+  if (fb == nullptr) {
+    wl_client_post_no_memory(client);
+    return;
+  }
+  wl_resource_set_implementation(fb, &kFeedbackImpl, nullptr, nullptr);
+  send_feedback(*s, fb);
+}
+
+// ------------------------------------------------------------ the global
+void dmabuf_create_params(wl_client* client, wl_resource* r, uint32_t id) {
+  wl_resource* res =
+      wl_resource_create(client, &zwp_linux_buffer_params_v1_interface, wl_resource_get_version(r), id);
+  if (res == nullptr) {
+    wl_client_post_no_memory(client);
+    return;
+  }
+  auto* p = new Params{static_cast<Server::Impl*>(wl_resource_get_user_data(r)), {}};
+  wl_resource_set_implementation(res, &kParamsImpl, p, &params_destroyed);
+}
+
+void dmabuf_get_default_feedback(wl_client* client, wl_resource* r, uint32_t id) { make_feedback(client, r, id); }
+void dmabuf_get_surface_feedback(wl_client* client, wl_resource* r, uint32_t id, wl_resource*) {
+  make_feedback(client, r, id);
+}
+
+const struct zwp_linux_dmabuf_v1_interface kDmabufImpl = {destroy_res, dmabuf_create_params,
+                                                          dmabuf_get_default_feedback,
+                                                          dmabuf_get_surface_feedback};
+
+void bind_dmabuf(wl_client* client, void* data, uint32_t version, uint32_t id) {
+  auto* s = static_cast<Server::Impl*>(data);
+  wl_resource* r = wl_resource_create(client, &zwp_linux_dmabuf_v1_interface, static_cast<int>(version), id);
+  if (r == nullptr) {
+    wl_client_post_no_memory(client);
+    return;
+  }
+  wl_resource_set_implementation(r, &kDmabufImpl, s, nullptr);
+  if (version >= 4) return;  // v4 clients learn formats from feedback instead
+  for (const auto& [format, modifier] : s->formats) {
+    if (version >= 3) {
+      zwp_linux_dmabuf_v1_send_modifier(r, format, static_cast<uint32_t>(modifier >> 32),
+                                        static_cast<uint32_t>(modifier & 0xffffffffu));
+    } else if (modifier == DRM_FORMAT_MOD_INVALID) {
+      zwp_linux_dmabuf_v1_send_format(r, format);
+    }
+  }
+}
+
+// The format table is shared read-only with every client: a sealed memfd of
+// {uint32 format, uint32 padding, uint64 modifier} entries.
+Result<void> build_format_table(Server::Impl& s) {
+  struct Entry {
+    uint32_t format;
+    uint32_t pad;
+    uint64_t modifier;
+  };
+  std::vector<Entry> entries;
+  for (const auto& [f, m] : s.formats) entries.push_back({f, 0, m});
+  const size_t size = entries.size() * sizeof(Entry);
+  UniqueFd fd{::memfd_create("zcpipe-dmabuf-formats", MFD_CLOEXEC | MFD_ALLOW_SEALING)};
+  if (!fd) return Error::from_errno("memfd_create (format table)");
+  if (::write(fd.get(), entries.data(), size) != static_cast<ssize_t>(size))
+    return Error::from_errno("write format table");
+  if (::fcntl(fd.get(), F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+    return Error::from_errno("seal format table");
+  s.format_table = std::move(fd);
+  s.format_table_size = static_cast<uint32_t>(size);
+  return {};
+}
+
+}  // namespace
+
+ClientBuffer* client_buffer_from_resource(wl_resource* r) {
+  if (r == nullptr || !wl_resource_instance_of(r, &wl_buffer_interface, &kBufferImpl)) return nullptr;
+  return static_cast<ClientBuffer*>(wl_resource_get_user_data(r));
+}
+
+Result<void> Server::Impl::init_linux_dmabuf() {
+  // Version 4 (feedback) only when there is a DRM device to name as main_device.
+  int version = 3;
+  if (out->device()) {
+    if (auto r = build_format_table(*this); !r) return r;
+    version = 4;
+  }
+  if (wl_global_create(display, &zwp_linux_dmabuf_v1_interface, version, this, &bind_dmabuf) == nullptr)
+    return Error{ENOMEM, "cannot create zwp_linux_dmabuf_v1 global"};
+  return {};
+}
+
+}  // namespace zc::server
