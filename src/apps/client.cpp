@@ -16,6 +16,10 @@ int main(int argc, char** argv) {
   client::ClientConfig cfg;
   std::string socket, size = "3840x2160", format = "XRGB8888", allocator = "auto", render = "full", stats_path;
   bool no_checksum = false, verbose = false, quiet = false, progress = false;
+  std::string transport = "dmabuf";
+  app.add_option("--transport", transport, "dmabuf (fd, 0 copies) | shm (wl_shm, 1 copy) | socket (pixels through a socket, 3 copies)")
+      ->check(CLI::IsMember({"dmabuf", "shm", "socket"}))->capture_default_str();
+  app.add_option("--chunk", cfg.chunk, "socket transport: bytes per write()")->check(CLI::Range(4096u, 16u << 20))->capture_default_str();
   app.add_option("--socket", socket, "Wayland socket name (default: $WAYLAND_DISPLAY)");
   app.add_option("--size", size, "Frame size WIDTHxHEIGHT")->capture_default_str();
   app.add_option("--format", format, "DRM format")->capture_default_str();
@@ -44,6 +48,9 @@ int main(int argc, char** argv) {
   if (quiet) log::set_level(log::Level::error);
   ::signal(SIGPIPE, SIG_IGN);
   cfg.socket = socket;
+  cfg.transport = transport == "dmabuf" ? client::Transport::dmabuf
+                  : transport == "shm"  ? client::Transport::shm
+                                        : client::Transport::socket;
   cfg.allocator.choice = *buffer::allocator_choice_from_name(allocator);
   cfg.render = render == "full" ? client::Render::full : client::Render::header;
   cfg.checksum = !no_checksum;

@@ -32,8 +32,10 @@ int main(int argc, char** argv) {
   std::string transport = "dmabuf";
   bool quiet = false;
   bool verify = true;
-  app.add_option("--transport", transport, "How pixels travel: dmabuf (fd only, zero-copy)")
-      ->check(CLI::IsMember({"dmabuf"}))->capture_default_str();
+  app.add_option("--transport", transport,
+                 "How pixels travel: dmabuf (an fd, 0 copies) | shm (wl_shm, 1 copy) | socket (64 KiB writes, 3 copies) | all")
+      ->check(CLI::IsMember({"dmabuf", "shm", "socket", "all"}))->capture_default_str();
+  app.add_option("--chunk", o.chunk, "socket transport: bytes per write()/read()")->check(CLI::Range(4096u, 16u << 20))->capture_default_str();
   app.add_option("--output", o.output, "auto | headless")->check(CLI::IsMember({"auto", "headless"}))->capture_default_str();
   app.add_option("--refresh", o.refresh, "Headless refresh in Hz (0 = unpaced)")->check(CLI::Range(0, 1000))->capture_default_str();
   app.add_option("--size", size, "Frame and output size WIDTHxHEIGHT")->capture_default_str();
@@ -61,6 +63,7 @@ int main(int argc, char** argv) {
   if (o.output == "auto") o.output = "headless";  // the KMS output comes later
 
   std::vector<std::string> transports = {transport};
+  if (transport == "all") transports = {"dmabuf", "shm", "socket"};
   nlohmann::json doc;
   doc["zcpipe_version"] = "0.1.0";
   std::string cmd;
@@ -84,10 +87,15 @@ int main(int argc, char** argv) {
       log::error("{} run failed: {}", t, run.error().message());
       return 1;
     }
-    std::cout << demo::format_run(*run) << std::flush;
+    std::cout << demo::format_run(*run) << (transports.size() > 1 ? "\n" : "") << std::flush;
     ok = ok && (*run)["checks"].value("passed", false);
     doc["runs"].push_back(std::move(run.value()));
   }
+  nlohmann::json model;
+  for (const auto& r : doc["runs"])
+    if (r["transport"] == "socket") model = demo::model_vs_measured(r);
+  if (!model.is_null()) doc["model_vs_measured"] = model;
+  if (doc["runs"].size() > 1 || !model.is_null()) std::cout << demo::format_comparison(doc["runs"], model) << std::flush;
   if (!json_path.empty()) {
     std::ofstream f(json_path);
     f << doc.dump(1) << '\n';

@@ -51,7 +51,7 @@ class MemfdAllocator final : public Allocator {
   }
   std::string name() const override { return "memfd"; }
   std::string description() const override {
-    return "memfd (shared memory, not a DMA-BUF: no DRM device or /dev/udmabuf here)";
+    return "memfd (shared memory, not a DMA-BUF)";
   }
   Kind kind() const override { return Kind::shared_memory; }
 };

@@ -15,9 +15,20 @@
 #include "common/log.h"
 #include "linux-dmabuf-unstable-v1-client-protocol.h"
 #include "presentation-time-client-protocol.h"
+#include "transport/socket_frame.h"
 #include "xdg-shell-client-protocol.h"
+#include "zcpipe-socket-v1-client-protocol.h"
 
 namespace zc::client {
+
+const char* transport_name(Transport t) {
+  switch (t) {
+    case Transport::dmabuf: return "dmabuf";
+    case Transport::shm: return "shm";
+    case Transport::socket: return "socket";
+  }
+  return "?";
+}
 
 struct Slot {
   Client::Impl* client = nullptr;
@@ -44,6 +55,10 @@ struct Client::Impl {
   wp_presentation* presentation = nullptr;
   clockid_t presentation_clock = CLOCK_MONOTONIC;
   wl_output* output = nullptr;
+  wl_shm* shm = nullptr;
+  zcpipe_socket_manager_v1* socket_manager = nullptr;
+  zcpipe_socket_stream_v1* stream = nullptr;
+  UniqueFd data_socket;  // socket transport: our end of the compositor's socketpair
   wl_surface* surface = nullptr;
   xdg_surface* xsurface = nullptr;
   xdg_toplevel* toplevel = nullptr;
@@ -68,6 +83,10 @@ struct Client::Impl {
   Result<void> connect();
   Result<void> setup_window();
   Result<void> allocate_ring();
+  Result<void> allocate_dmabuf_ring(const std::vector<uint64_t>& mods);
+  Result<void> allocate_shm_ring();
+  Result<void> setup_socket();
+  Result<void> submit(Slot& slot, uint64_t n);
   Result<void> dispatch(const char* waiting_for);
   Slot* free_slot();
 };
@@ -88,6 +107,11 @@ void registry_global(void* data, wl_registry* reg, uint32_t name, const char* if
         wl_registry_bind(reg, name, &zwp_linux_dmabuf_v1_interface, c->dmabuf_version));
   } else if (i == wp_presentation_interface.name) {
     c->presentation = static_cast<wp_presentation*>(wl_registry_bind(reg, name, &wp_presentation_interface, 1));
+  } else if (i == wl_shm_interface.name) {
+    c->shm = static_cast<wl_shm*>(wl_registry_bind(reg, name, &wl_shm_interface, 1));
+  } else if (i == zcpipe_socket_manager_v1_interface.name) {
+    c->socket_manager = static_cast<zcpipe_socket_manager_v1*>(
+        wl_registry_bind(reg, name, &zcpipe_socket_manager_v1_interface, 1));
   } else if (i == wl_output_interface.name && c->output == nullptr) {
     c->output = static_cast<wl_output*>(wl_registry_bind(reg, name, &wl_output_interface, std::min(version, 3u)));
   }
@@ -162,6 +186,11 @@ const zwp_linux_dmabuf_feedback_v1_listener kFeedbackListener = {
     fb_done, fb_format_table, fb_main_device, fb_tranche_done, fb_tranche_target, fb_tranche_formats,
     fb_tranche_flags};
 
+void stream_socket(void* data, zcpipe_socket_stream_v1*, int32_t fd) {
+  static_cast<Client::Impl*>(data)->data_socket = UniqueFd{fd};
+}
+const zcpipe_socket_stream_v1_listener kStreamListener = {stream_socket};
+
 void buffer_release(void* data, wl_buffer*) { static_cast<Slot*>(data)->busy = false; }
 const wl_buffer_listener kBufferListener = {buffer_release};
 
@@ -194,6 +223,10 @@ void pf_presented(void* data, struct wp_presentation_feedback* fb, uint32_t sec_
       const uint64_t commit = a["commit_ns"].get<uint64_t>();
       a["latency_us"] = t >= commit ? static_cast<double>(t - commit) / 1000.0 : 0.0;
     }
+    if (a.contains("ready_ns")) {
+      const uint64_t ready = a["ready_ns"].get<uint64_t>();
+      a["ready_latency_us"] = t >= ready ? static_cast<double>(t - ready) / 1000.0 : 0.0;
+    }
   }
   wp_presentation_feedback_destroy(fb);
   st->feedback = nullptr;
@@ -220,6 +253,9 @@ Client::Impl::~Impl() {
   if (toplevel != nullptr) xdg_toplevel_destroy(toplevel);
   if (xsurface != nullptr) xdg_surface_destroy(xsurface);
   if (surface != nullptr) wl_surface_destroy(surface);
+  if (stream != nullptr) zcpipe_socket_stream_v1_destroy(stream);
+  if (socket_manager != nullptr) zcpipe_socket_manager_v1_destroy(socket_manager);
+  if (shm != nullptr) wl_shm_destroy(shm);
   if (output != nullptr) wl_output_destroy(output);
   if (presentation != nullptr) wp_presentation_destroy(presentation);
   if (dmabuf != nullptr) zwp_linux_dmabuf_v1_destroy(dmabuf);
@@ -275,10 +311,16 @@ Result<void> Client::Impl::connect() {
   if (wl_display_roundtrip(display) < 0) return Error::from_errno("registry roundtrip");
   if (compositor == nullptr || wm_base == nullptr)
     return Error{ENOTSUP, "compositor lacks wl_compositor or xdg_wm_base"};
-  if (dmabuf == nullptr) return Error{ENOTSUP, "compositor does not offer zwp_linux_dmabuf_v1 (version 3 or later)"};
+  if (cfg.transport == Transport::dmabuf && dmabuf == nullptr)
+    return Error{ENOTSUP, "compositor does not offer zwp_linux_dmabuf_v1 (version 3 or later)"};
+  if (cfg.transport == Transport::shm && shm == nullptr) return Error{ENOTSUP, "compositor does not offer wl_shm"};
+  if (cfg.transport == Transport::socket && socket_manager == nullptr)
+    return Error{ENOTSUP, "compositor does not offer zcpipe_socket_manager_v1 (the socket baseline)"};
   xdg_wm_base_add_listener(wm_base, &kWmListener, this);
   if (presentation != nullptr) wp_presentation_add_listener(presentation, &kPresentationListener, this);
-  if (dmabuf_version >= 4) {
+  if (dmabuf == nullptr) {
+    // Not needed by this transport.
+  } else if (dmabuf_version >= 4) {
     auto* fb = zwp_linux_dmabuf_v1_get_default_feedback(dmabuf);
     zwp_linux_dmabuf_feedback_v1_add_listener(fb, &kFeedbackListener, this);
     while (!feedback_done)
@@ -309,11 +351,22 @@ Result<void> Client::Impl::setup_window() {
 }
 
 Result<void> Client::Impl::allocate_ring() {
-  std::vector<uint64_t> mods;
-  for (const auto& [f, m] : formats)
-    if (f == cfg.format) mods.push_back(m);
-  if (mods.empty())
-    return Error{ENOTSUP, fmt::format("compositor does not accept {} buffers", format_name(cfg.format))};
+  switch (cfg.transport) {
+    case Transport::dmabuf: {
+      std::vector<uint64_t> mods;
+      for (const auto& [f, m] : formats)
+        if (f == cfg.format) mods.push_back(m);
+      if (mods.empty())
+        return Error{ENOTSUP, fmt::format("compositor does not accept {} dma-bufs", format_name(cfg.format))};
+      return allocate_dmabuf_ring(mods);
+    }
+    case Transport::shm: return allocate_shm_ring();
+    case Transport::socket: return setup_socket();
+  }
+  return {};
+}
+
+Result<void> Client::Impl::allocate_dmabuf_ring(const std::vector<uint64_t>& mods) {
   for (uint32_t i = 0; i < cfg.buffers; ++i) {
     auto b = allocator->allocate(cfg.width, cfg.height, cfg.format, mods);
     if (!b) return b.error();
@@ -339,10 +392,75 @@ Result<void> Client::Impl::allocate_ring() {
   return {};
 }
 
+// wl_shm: the same ring, in plain shared memory the compositor maps and copies.
+Result<void> Client::Impl::allocate_shm_ring() {
+  for (uint32_t i = 0; i < cfg.buffers; ++i) {
+    auto b = allocator->allocate(cfg.width, cfg.height, cfg.format, {});
+    if (!b) return b.error();
+    auto slot = std::make_unique<Slot>();
+    slot->client = this;
+    slot->buffer = std::move(b.value());
+    const buffer::Dmabuf& d = slot->buffer->desc();
+    const auto size = static_cast<int32_t>(d.plane0_extent());
+    wl_shm_pool* pool = wl_shm_create_pool(shm, d.planes[0].fd.get(), size);
+    // wl_shm names ARGB8888/XRGB8888 0 and 1; every other format is its DRM fourcc.
+    uint32_t shm_format = d.format;
+    if (d.format == DRM_FORMAT_ARGB8888) shm_format = WL_SHM_FORMAT_ARGB8888;
+    if (d.format == DRM_FORMAT_XRGB8888) shm_format = WL_SHM_FORMAT_XRGB8888;
+    slot->wl = wl_shm_pool_create_buffer(pool, static_cast<int32_t>(d.planes[0].offset), static_cast<int32_t>(d.width),
+                                         static_cast<int32_t>(d.height), static_cast<int32_t>(d.planes[0].stride),
+                                         shm_format);
+    wl_shm_pool_destroy(pool);  // the buffer keeps the pool's mapping alive
+    wl_buffer_add_listener(slot->wl, &kBufferListener, slot.get());
+    slots.push_back(std::move(slot));
+  }
+  if (wl_display_roundtrip(display) < 0) return Error{wl_display_get_error(display), "compositor rejected a buffer"};
+  return {};
+}
+
+// The socket baseline: one private frame (never shared), and a data socket.
+Result<void> Client::Impl::setup_socket() {
+  auto b = allocator->allocate(cfg.width, cfg.height, cfg.format, {});
+  if (!b) return b.error();
+  auto slot = std::make_unique<Slot>();
+  slot->client = this;
+  slot->buffer = std::move(b.value());
+  slots.push_back(std::move(slot));
+  stream = zcpipe_socket_manager_v1_get_stream(socket_manager, surface, cfg.chunk);
+  zcpipe_socket_stream_v1_add_listener(stream, &kStreamListener, this);
+  while (!data_socket)
+    if (auto r = dispatch("data socket"); !r) return r;
+  return {};
+}
+
 Slot* Client::Impl::free_slot() {
   for (auto& s : slots)
     if (!s->busy) return s.get();
   return nullptr;
+}
+
+// Hands frame n to the compositor. dmabuf and shm: attach the buffer (only a
+// few bytes of protocol cross the socket). socket: write every pixel through
+// the data socket first, then tell the compositor which frame to show.
+Result<void> Client::Impl::submit(Slot& slot, uint64_t n) {
+  if (cfg.transport == Transport::socket) {
+    buffer::Buffer& b = *slot.buffer;
+    auto px = b.map(true);
+    if (!px) return px.error();
+    transport::SocketFrameHeader h;
+    h.seq = n;
+    h.width = b.width();
+    h.height = b.height();
+    h.stride = b.stride();
+    h.format = b.format();
+    h.byte_count = b.desc().plane0_extent();
+    if (auto r = transport::write_frame(data_socket.get(), h, *px, cfg.chunk, ledger); !r) return r;
+    zcpipe_socket_stream_v1_attach_frame(stream, static_cast<uint32_t>(n));
+  } else {
+    wl_surface_attach(surface, slot.wl, 0, 0);
+  }
+  wl_surface_damage_buffer(surface, 0, 0, INT32_MAX, INT32_MAX);
+  return {};
 }
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -357,6 +475,8 @@ Result<std::unique_ptr<Client>> Client::create(const ClientConfig& config, stats
   if (auto r = impl->connect(); !r) return r.error();
   buffer::AllocatorRequest req = config.allocator;
   if (!req.device && impl->main_device) req.device = impl->main_device;
+  // shm and socket frames live in plain memory: that is what those paths are.
+  if (config.transport != Transport::dmabuf) req.choice = buffer::AllocatorChoice::memfd;
   auto alloc = buffer::create_allocator(req);
   if (!alloc) return alloc.error();
   impl->allocator = std::move(alloc.value());
@@ -394,10 +514,9 @@ Result<void> Client::run() {
       c.ledger->annotate(n)["checksum"] = fmt::format("{:016x}", sum);
     }
 
-    // Hand the frame over: attach + damage + commit. Only a few bytes of
-    // protocol cross the socket; the pixels stay where they are.
-    wl_surface_attach(c.surface, slot->wl, 0, 0);
-    wl_surface_damage_buffer(c.surface, 0, 0, INT32_MAX, INT32_MAX);
+    // The frame is ready: from here on, everything is the cost of delivering it.
+    if (c.ledger != nullptr) c.ledger->annotate(n)["ready_ns"] = monotonic_ns();
+    if (auto r = c.submit(*slot, n); !r) return r;
     c.frame_done = false;
     wl_callback* cb = wl_surface_frame(c.surface);
     wl_callback_add_listener(cb, &kFrameListener, &c);
@@ -410,7 +529,7 @@ Result<void> Client::run() {
       c.outstanding_feedback++;
       c.frame_states.push_back(std::move(st));
     }
-    slot->busy = true;
+    if (c.cfg.transport != Transport::socket) slot->busy = true;
     if (c.ledger != nullptr) c.ledger->annotate(n)["commit_ns"] = monotonic_ns();
     wl_surface_commit(c.surface);
     wl_display_flush(c.display);
@@ -441,8 +560,13 @@ Result<void> Client::run() {
 nlohmann::json Client::report() const {
   const Impl& c = *impl_;
   nlohmann::json j;
+  j["transport"] = transport_name(c.cfg.transport);
+  j["chunk"] = c.cfg.chunk;
   j["allocator"] = c.allocator->name();
-  j["allocator_description"] = c.allocator->description();
+  j["allocator_description"] =
+      c.cfg.transport == Transport::socket
+          ? "private memory (memfd, never shared: the pixels themselves go through the socket)"
+          : c.allocator->description();
   j["buffer_kind"] = std::string(buffer::kind_name(c.allocator->kind()));
   j["width"] = c.cfg.width;
   j["height"] = c.cfg.height;

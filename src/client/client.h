@@ -19,7 +19,17 @@ enum class Render {
   header,  // only the frame-number rows: measures the pipeline, not drawing
 };
 
+// How the frame reaches the compositor.
+enum class Transport {
+  dmabuf,  // a file descriptor to the buffer (linux-dmabuf): 0 CPU copies
+  shm,     // wl_shm shared memory: the compositor copies it (1 CPU copy)
+  socket,  // pixels written through a UNIX socket in chunks (3 CPU copies)
+};
+const char* transport_name(Transport t);
+
 struct ClientConfig {
+  Transport transport = Transport::dmabuf;
+  uint32_t chunk = 64 * 1024;  // socket transport: bytes per write()
   std::string socket;  // empty: $WAYLAND_DISPLAY
   uint32_t width = 3840;
   uint32_t height = 2160;

@@ -142,6 +142,7 @@ int expected_copies(const std::string& transport) {
 json merge_run(const RunOptions& o, const json& client, const json& compositor) {
   json run;
   run["transport"] = o.transport;
+  run["chunk"] = o.chunk;
   run["output"] = compositor.value("output", o.output);
   run["refresh_hz"] = o.refresh;
   run["allocator"] = client.value("allocator", "");
@@ -181,6 +182,7 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
     f["presented"] = c.value("presented", false);
     f["zero_copy"] = c.value("zero_copy", false);
     if (c.contains("latency_us")) f["latency_us"] = c["latency_us"];
+    if (c.contains("ready_latency_us")) f["ready_latency_us"] = c["ready_latency_us"];
     if (c.contains("presented_ns")) f["presented_ns"] = c["presented_ns"];
     f["client"] = process_figures(c);
     f["compositor"] = s ? process_figures(*s) : json::object();
@@ -210,7 +212,16 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
                               "minor_faults", "cpu_us", "syscr", "syscw"})
           series[fmt::format("{}_{}", proc, k)].push_back(p[k].get<double>());
       }
+      // Both processes together: what the frame cost the machine.
+      if (!f["compositor"].empty()) {
+        for (const char* k : {"syscalls", "mode_switches", "context_switches", "minor_faults", "cpu_us"})
+          series[fmt::format("total_{}", k)].push_back(f["client"][k].get<double>() + f["compositor"][k].get<double>());
+        series["compositor_read_calls"].push_back(f["compositor"]["by_call"].value("read", 0.0));
+        series["compositor_epoll_wait_calls"].push_back(f["compositor"]["by_call"].value("epoll_wait", 0.0));
+      }
+      series["client_write_calls"].push_back(f["client"]["by_call"].value("write", 0.0));
       if (f.contains("latency_us")) series["latency_us"].push_back(f["latency_us"].get<double>());
+      if (f.contains("ready_latency_us")) series["ready_latency_us"].push_back(f["ready_latency_us"].get<double>());
       if (f.contains("presented_ns")) {
         const uint64_t t = f["presented_ns"].get<uint64_t>();
         if (measured_presented == 0) first_ns = t;
@@ -286,7 +297,8 @@ Result<json> run_pipeline(const RunOptions& o) {
                                    "--size", fmt::format("{}x{}", o.width, o.height),
                                    "--format", o.format, "--frames", std::to_string(o.frames),
                                    "--warmup", std::to_string(o.warmup), "--allocator", o.allocator,
-                                   "--render", o.render, "--stats", client_stats};
+                                   "--render", o.render, "--stats", client_stats,
+                                   "--transport", o.transport, "--chunk", std::to_string(o.chunk)};
   if (!o.verify) args.emplace_back("--no-checksum");
   if (!o.verbose) args.emplace_back("--quiet");
   if (o.progress) args.emplace_back("--progress");
@@ -358,6 +370,7 @@ std::string format_run(const json& run) {
     row(p + " CPU time (us)", p + "_cpu_us");
   }
   row("latency commit -> on screen (us)", "latency_us");
+  row("latency frame rendered -> on screen (us)", "ready_latency_us");
   const json& checks = run["checks"];
   std::string failed;
   for (auto& [k, v] : checks.items())

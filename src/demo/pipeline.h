@@ -23,6 +23,7 @@ struct RunOptions {
   bool verify = true;
   std::string allocator = "auto";
   std::string render = "full";
+  uint32_t chunk = 64 * 1024;  // socket transport: bytes per write()/read()
   std::string bin_dir;      // where zcpipe-compositor and zcpipe-client live
   int timeout_s = 300;      // whole run
   bool progress = false;    // live progress line (client's stderr)
@@ -42,5 +43,19 @@ nlohmann::json merge_run(const RunOptions& options, const nlohmann::json& client
 
 // Human-readable summary of a run record.
 std::string format_run(const nlohmann::json& run);
+
+}  // namespace zc::demo
+
+namespace zc::demo {
+
+// The classic zero-copy articles' model of moving one frame through a socket
+// in fixed-size transfers, next to what the socket run measured; one
+// sentence per row on where and why they differ. `socket_run` is a run
+// record of the socket transport.
+nlohmann::json model_vs_measured(const nlohmann::json& socket_run);
+
+// Side-by-side table of several runs (ratios against the dmabuf run), and
+// the model table when a socket run is present.
+std::string format_comparison(const nlohmann::json& runs, const nlohmann::json& model);
 
 }  // namespace zc::demo

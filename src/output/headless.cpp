@@ -47,6 +47,8 @@ class HeadlessOutput final : public Output {
       f.emplace_back(fmt, DRM_FORMAT_MOD_LINEAR);
       f.emplace_back(fmt, DRM_FORMAT_MOD_INVALID);
     }
+    // 24-bit packed, for the articles' 23.7 MiB frame (few real planes take it).
+    f.emplace_back(DRM_FORMAT_RGB888, DRM_FORMAT_MOD_LINEAR);
     return f;
   }
 

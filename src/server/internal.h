@@ -12,12 +12,14 @@
 #include "common/unique_fd.h"
 #include "output/output.h"
 #include "server/resource_ref.h"
+#include "server/scanout_pool.h"
 #include "server/server.h"
 #include "stats/ledger.h"
 
 namespace zc::server {
 
 struct Surface;
+struct SocketStream;
 
 // User data of a wl_buffer created through linux-dmabuf.
 struct ClientBuffer {
@@ -32,6 +34,7 @@ struct InFlight {
   ResourceRef buffer;                   // the wl_buffer (null once destroyed)
   std::vector<ResourceRef> feedbacks;   // wp_presentation_feedback objects
   uint64_t ledger_frame = 0;
+  int scanout_slot = -1;                // compositor-owned copy (shm, socket), or -1
 };
 
 struct Surface {
@@ -54,6 +57,16 @@ struct Surface {
   // (an occluded surface): released when the next one arrives.
   ResourceRef held_buffer;
   uint64_t commits = 0;
+  SocketStream* stream = nullptr;  // the socket baseline's data stream, if any
+};
+
+// What a commit shows, whatever the transport.
+struct CommitContent {
+  enum class Kind { none, dmabuf, shm, socket } kind = Kind::none;
+  wl_resource* buffer = nullptr;  // dmabuf or shm wl_buffer
+  const uint8_t* pixels = nullptr;  // socket: the staging buffer
+  uint32_t width = 0, height = 0, stride = 0, format = 0;
+  uint64_t ledger_frame = UINT64_MAX;  // socket: the frame window opened by its header
 };
 
 struct Server::Impl {
@@ -87,9 +100,18 @@ struct Server::Impl {
   Result<void> init_xdg_shell();
   Result<void> init_linux_dmabuf();
   Result<void> init_presentation_and_output();
+  Result<void> init_shm();
+  Result<void> init_socket_baseline();
 
   // Called from wl_surface.commit.
   void commit(Surface& s);
+  // Applies a commit whose content is known (called directly, or later for a
+  // deferred socket commit once its bytes arrived).
+  void apply_commit(Surface& s, const CommitContent& c, std::vector<ResourceRef> frames,
+                    std::vector<ResourceRef> feedbacks);
+  uint64_t open_ledger_frame();
+  void present_copy(Surface& s, const CommitContent& c, uint64_t frame, std::vector<ResourceRef> feedbacks);
+  std::unique_ptr<ScanoutPool> scanout;
   void surface_destroyed(Surface& s);
   void unmap(Surface& s);
   // Output callbacks.
@@ -109,6 +131,16 @@ void send_feedback_presented(Server::Impl& s, wl_resource* fb, const output::Pre
 void send_feedback_discarded(wl_resource* fb);
 // xdg-shell: whether a commit may attach a buffer (xdg_shell.cpp); posts the error otherwise.
 bool xdg_check_commit(Surface& s, bool attaching);
+// Socket baseline (socket_stream.cpp): whether the surface's stream has an
+// attach_frame pending; takes it and fills `c`, or defers the commit.
+enum class StreamCommit { none, ready, deferred, failed };
+bool stream_attach_pending(const SocketStream& st);
+StreamCommit stream_take_commit(Surface& s, CommitContent& c, std::vector<ResourceRef>& frames,
+                                std::vector<ResourceRef>& feedbacks);
+void stream_frame_consumed(SocketStream& st);
+void stream_surface_destroyed(SocketStream& st);
+// wl_shm helpers (server.cpp)
+uint32_t shm_to_drm_format(uint32_t shm_format);
 Surface* surface_from_resource(wl_resource* r);
 
 }  // namespace zc::server

@@ -2,11 +2,13 @@
 // output → presented → released cycle that every frame goes through.
 #include "server/server.h"
 
+#include <drm_fourcc.h>
 #include <fmt/core.h>
 #include <signal.h>
 
 #include <algorithm>
 
+#include "common/format.h"
 #include "common/log.h"
 #include "common/clock.h"
 #include "server/internal.h"
@@ -24,7 +26,7 @@ const struct wl_region_interface kRegionImpl = {resource_destroy, region_add, re
 // --------------------------------------------------------------- wl_surface
 void surface_attach(wl_client*, wl_resource* r, wl_resource* buffer, int32_t, int32_t) {
   Surface* s = surface_from_resource(r);
-  if (buffer != nullptr && client_buffer_from_resource(buffer) == nullptr) {
+  if (buffer != nullptr && client_buffer_from_resource(buffer) == nullptr && wl_shm_buffer_get(buffer) == nullptr) {
     s->server->post_error(r, WL_SURFACE_ERROR_INVALID_SIZE,
                           fmt::format("wl_buffer@{} is not a buffer this compositor made",
                                       wl_resource_get_id(buffer)));
@@ -159,61 +161,173 @@ void Server::Impl::post_error(wl_resource* r, uint32_t code, const std::string& 
   wl_resource_post_error(r, code, "%s", msg.c_str());
 }
 
-// The heart of the pipeline on the compositor side: a commit hands the
-// client's buffer, untouched, to the output.
+// The heart of the pipeline on the compositor side. A commit applies the
+// surface's pending state; what it shows arrives one of three ways:
+//   dmabuf  a reference to the client's own buffer goes to the output (0 copies)
+//   shm     the compositor copies the client's shared memory into a scanout buffer
+//   socket  the pixels came through the data socket into a staging buffer and
+//           are copied from there into a scanout buffer
 void Server::Impl::commit(Surface& s) {
   const bool attaching = s.pending_attach;
   wl_resource* buffer = s.pending_buffer.get();
-  if (!xdg_check_commit(s, attaching && buffer != nullptr)) return;
+  const bool stream_attach = s.stream != nullptr && stream_attach_pending(*s.stream);
+  if (!xdg_check_commit(s, (attaching && buffer != nullptr) || stream_attach)) return;
   s.pending_attach = false;
   s.pending_buffer.reset();
-
-  for (auto& f : s.pending_frames) s.frames.push_back(std::move(f));
-  s.pending_frames.clear();
+  std::vector<ResourceRef> frames = std::move(s.pending_frames);
   std::vector<ResourceRef> feedbacks = std::move(s.pending_feedbacks);
+  s.pending_frames.clear();
   s.pending_feedbacks.clear();
 
-  if (attaching && buffer == nullptr) {
+  CommitContent c;
+  if (stream_attach) {
+    switch (stream_take_commit(s, c, frames, feedbacks)) {
+      case StreamCommit::deferred:  // applied when the frame's last byte arrives
+      case StreamCommit::failed: return;
+      case StreamCommit::ready:
+      case StreamCommit::none: break;
+    }
+  } else if (attaching && buffer == nullptr) {
     unmap(s);
   } else if (attaching) {
-    ClientBuffer* cb = client_buffer_from_resource(buffer);
-    const uint64_t frame = commit_seq++;
-    if (ledger != nullptr) {
-      ledger->begin_frame(frame);
-      auto& a = ledger->annotate(frame);
-      a["commit_ns"] = monotonic_ns();
-      a["surface_commit"] = s.commits;
-      a["buffer_kind"] = std::string(buffer::kind_name(cb->storage->kind()));
-    }
-    counters.commits++;
-    s.commits++;
-    if (!s.mapped && s.toplevel != nullptr) {
-      s.mapped = true;
-      stack.push_back(&s);
-    }
-    if (top() == &s) {
-      // Zero-copy: the output receives a reference to the client's own memory.
-      const uint64_t tag = next_tag++;
-      InFlight& f = inflight[tag];
-      f.surface = &s;
-      f.buffer.reset(buffer);
-      f.feedbacks = std::move(feedbacks);
-      f.ledger_frame = frame;
-      cb->busy++;
-      out->present(cb->storage, tag, /*client_owned=*/true);
-    } else {
-      // Occluded: nothing reads this buffer; the one before it is free now.
-      if (s.held_buffer && s.held_buffer.get() != buffer) release_buffer(s.held_buffer.get());
-      s.held_buffer.reset(buffer);
-      for (auto& fb : feedbacks)
-        if (fb) send_feedback_discarded(fb.get());
-      counters.discarded++;
-    }
-  } else {
+    c.buffer = buffer;
+    c.kind = client_buffer_from_resource(buffer) != nullptr ? CommitContent::Kind::dmabuf : CommitContent::Kind::shm;
+  }
+  apply_commit(s, c, std::move(frames), std::move(feedbacks));
+}
+
+uint64_t Server::Impl::open_ledger_frame() {
+  const uint64_t frame = commit_seq++;
+  if (ledger != nullptr) ledger->begin_frame(frame);
+  return frame;
+}
+
+void Server::Impl::apply_commit(Surface& s, const CommitContent& c, std::vector<ResourceRef> frames,
+                                std::vector<ResourceRef> feedbacks) {
+  for (auto& f : frames) s.frames.push_back(std::move(f));
+  if (c.kind == CommitContent::Kind::none) {
     for (auto& fb : feedbacks)
       if (fb) send_feedback_discarded(fb.get());
+    if (!s.frames.empty()) out->schedule_vblank();
+    return;
   }
+  const uint64_t frame = c.kind == CommitContent::Kind::socket ? c.ledger_frame : open_ledger_frame();
+  if (ledger != nullptr) {
+    auto& a = ledger->annotate(frame);
+    a["commit_ns"] = monotonic_ns();
+    a["surface_commit"] = s.commits;
+  }
+  counters.commits++;
+  s.commits++;
+  if (!s.mapped && s.toplevel != nullptr) {
+    s.mapped = true;
+    stack.push_back(&s);
+  }
+
+  if (top() != &s) {
+    // Occluded: nothing reads this content. A shm buffer is free at once; a
+    // dmabuf is held (it may be shown later) and the one before it released.
+    if (c.kind == CommitContent::Kind::dmabuf) {
+      if (s.held_buffer && s.held_buffer.get() != c.buffer) release_buffer(s.held_buffer.get());
+      s.held_buffer.reset(c.buffer);
+    } else if (c.kind == CommitContent::Kind::shm) {
+      wl_buffer_send_release(c.buffer);
+    }
+    for (auto& fb : feedbacks)
+      if (fb) send_feedback_discarded(fb.get());
+    counters.discarded++;
+  } else if (c.kind == CommitContent::Kind::dmabuf) {
+    // Zero-copy: the output receives a reference to the client's own memory.
+    ClientBuffer* cb = client_buffer_from_resource(c.buffer);
+    if (ledger != nullptr) ledger->annotate(frame)["buffer_kind"] = std::string(buffer::kind_name(cb->storage->kind()));
+    const uint64_t tag = next_tag++;
+    InFlight& f = inflight[tag];
+    f.surface = &s;
+    f.buffer.reset(c.buffer);
+    f.feedbacks = std::move(feedbacks);
+    f.ledger_frame = frame;
+    cb->busy++;
+    out->present(cb->storage, tag, /*client_owned=*/true);
+  } else {
+    present_copy(s, c, frame, std::move(feedbacks));
+  }
+  if (c.kind == CommitContent::Kind::socket && s.stream != nullptr) stream_frame_consumed(*s.stream);
   if (!s.frames.empty()) out->schedule_vblank();
+}
+
+// The copying paths end here: the display cannot read the client's memory,
+// so the CPU copies every pixel into a buffer the compositor owns.
+void Server::Impl::present_copy(Surface& s, const CommitContent& c, uint64_t frame,
+                                std::vector<ResourceRef> feedbacks) {
+  uint32_t width = c.width, height = c.height, stride = c.stride, format = c.format;
+  wl_shm_buffer* shm = nullptr;
+  if (c.kind == CommitContent::Kind::shm) {
+    shm = wl_shm_buffer_get(c.buffer);
+    width = static_cast<uint32_t>(wl_shm_buffer_get_width(shm));
+    height = static_cast<uint32_t>(wl_shm_buffer_get_height(shm));
+    stride = static_cast<uint32_t>(wl_shm_buffer_get_stride(shm));
+    format = shm_to_drm_format(wl_shm_buffer_get_format(shm));
+  }
+  const FormatInfo* info = format_info(format);
+  auto slot = info != nullptr ? scanout->acquire(width, height, format)
+                              : Result<int>(Error{EINVAL, "unsupported format " + format_name(format)});
+  if (!slot) {
+    log::warn("frame {} dropped: no scanout buffer: {}", frame, slot.error().message());
+    if (shm != nullptr) wl_buffer_send_release(c.buffer);
+    for (auto& fb : feedbacks)
+      if (fb) send_feedback_discarded(fb.get());
+    counters.discarded++;
+    return;
+  }
+  std::shared_ptr<buffer::Buffer> dst = scanout->buffer(*slot);
+  const uint32_t row_bytes = width * info->bytes_per_pixel;
+  Result<uint64_t> copied = uint64_t{0};
+  if (shm != nullptr) {
+    // begin/end_access guard against a client that shrank its pool: a SIGBUS
+    // is caught by libwayland, and end_access then posts an error to that
+    // client instead of crashing the compositor.
+    wl_shm_buffer_begin_access(shm);
+    copied = copy_into(*dst, static_cast<const uint8_t*>(wl_shm_buffer_get_data(shm)), stride, row_bytes, height);
+    wl_shm_buffer_end_access(shm);
+    // The compositor has its own copy now: the client may reuse its buffer.
+    wl_buffer_send_release(c.buffer);
+  } else {
+    copied = copy_into(*dst, c.pixels, stride, row_bytes, height);
+  }
+  if (!copied) {
+    log::warn("frame {} dropped: {}", frame, copied.error().message());
+    for (auto& fb : feedbacks)
+      if (fb) send_feedback_discarded(fb.get());
+    return;
+  }
+  if (ledger != nullptr) {
+    ledger->copy(*copied, c.kind == CommitContent::Kind::shm ? "memcpy: wl_shm buffer -> scanout buffer"
+                                                             : "memcpy: staging buffer -> scanout buffer");
+    ledger->annotate(frame)["buffer_kind"] = c.kind == CommitContent::Kind::shm ? "wl_shm" : "socket";
+  }
+  const uint64_t tag = next_tag++;
+  InFlight& f = inflight[tag];
+  f.surface = &s;
+  f.feedbacks = std::move(feedbacks);
+  f.ledger_frame = frame;
+  f.scanout_slot = *slot;
+  scanout->set_busy(*slot, true);
+  out->present(std::move(dst), tag, /*client_owned=*/false);
+}
+
+uint32_t shm_to_drm_format(uint32_t shm_format) {
+  // wl_shm's only two codes that differ from DRM fourccs.
+  if (shm_format == WL_SHM_FORMAT_ARGB8888) return DRM_FORMAT_ARGB8888;
+  if (shm_format == WL_SHM_FORMAT_XRGB8888) return DRM_FORMAT_XRGB8888;
+  return shm_format;
+}
+
+Result<void> Server::Impl::init_shm() {
+  // libwayland implements wl_shm itself (pools, buffers, the SIGBUS guard);
+  // ARGB8888 and XRGB8888 are always offered, RGB888 for the 24-bit baseline.
+  if (wl_display_init_shm(display) != 0) return Error{ENOMEM, "cannot create wl_shm global"};
+  wl_display_add_shm_format(display, DRM_FORMAT_RGB888);
+  return {};
 }
 
 void Server::Impl::release_buffer(wl_resource* buffer) {
@@ -241,6 +355,7 @@ void Server::Impl::unmap(Surface& s) {
 
 void Server::Impl::surface_destroyed(Surface& s) {
   unmap(s);
+  if (s.stream != nullptr) stream_surface_destroyed(*s.stream);
   // Role objects may outlive the surface when a client disconnects.
   if (s.xdg_surface != nullptr) wl_resource_set_user_data(s.xdg_surface, nullptr);
   if (s.toplevel != nullptr) wl_resource_set_user_data(s.toplevel, nullptr);
@@ -270,6 +385,7 @@ void Server::Impl::on_presented(uint64_t tag, const output::Presented& p) {
 void Server::Impl::on_discarded(uint64_t tag) {
   auto it = inflight.find(tag);
   if (it == inflight.end()) return;
+  if (it->second.scanout_slot >= 0) scanout->set_busy(it->second.scanout_slot, false);
   counters.discarded++;
   for (auto& fb : it->second.feedbacks)
     if (fb) send_feedback_discarded(fb.get());
@@ -281,6 +397,7 @@ void Server::Impl::on_discarded(uint64_t tag) {
 void Server::Impl::on_released(uint64_t tag) {
   auto it = inflight.find(tag);
   if (it == inflight.end()) return;
+  if (it->second.scanout_slot >= 0) scanout->set_busy(it->second.scanout_slot, false);
   release_buffer(it->second.buffer.get());
   inflight.erase(it);
 }
@@ -347,6 +464,9 @@ Result<void> Server::start(std::unique_ptr<output::Output> out, stats::FrameLedg
   impl->out = std::move(out);
   impl->ledger = ledger;
   impl->formats = impl->out->scanout_formats();
+  auto alloc = buffer::create_memfd_allocator();
+  if (!alloc) return alloc.error();
+  impl->scanout = std::make_unique<ScanoutPool>(std::move(alloc.value()));
   impl->out->set_callbacks(output::Callbacks{
       [impl](uint64_t tag, const output::Presented& p) { impl->on_presented(tag, p); },
       [impl](uint64_t tag) { impl->on_discarded(tag); },
@@ -357,6 +477,8 @@ Result<void> Server::start(std::unique_ptr<output::Output> out, stats::FrameLedg
   if (auto r = impl->init_xdg_shell(); !r) return r;
   if (auto r = impl->init_linux_dmabuf(); !r) return r;
   if (auto r = impl->init_presentation_and_output(); !r) return r;
+  if (auto r = impl->init_shm(); !r) return r;
+  if (auto r = impl->init_socket_baseline(); !r) return r;
   return {};
 }
 
