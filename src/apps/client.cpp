@@ -15,6 +15,7 @@ int main(int argc, char** argv) {
   CLI::App app{"zcpipe-client: render frames and hand them to a Wayland compositor by DMA-BUF file descriptor"};
   client::ClientConfig cfg;
   std::string socket, size = "3840x2160", format = "XRGB8888", allocator = "auto", render = "full", stats_path;
+  bool no_ledger = false;
   bool no_checksum = false, verbose = false, quiet = false, progress = false;
   std::string transport = "dmabuf";
   app.add_option("--transport", transport, "dmabuf (fd, 0 copies) | shm (wl_shm, 1 copy) | socket (pixels through a socket, 3 copies)")
@@ -29,9 +30,10 @@ int main(int argc, char** argv) {
   app.add_option("--allocator", allocator, "auto | gbm | udmabuf | memfd")
       ->check(CLI::IsMember({"auto", "gbm", "udmabuf", "memfd"}))->capture_default_str();
   app.add_option("--device", cfg.allocator.device_path, "DRM node for the GBM allocator (default: from dmabuf feedback)");
-  app.add_option("--render", render, "full: draw every pixel; header: only the frame number rows")
-      ->check(CLI::IsMember({"full", "header"}))->capture_default_str();
+  app.add_option("--render", render, "full: draw every pixel; header: only the frame number rows; none: no drawing")
+      ->check(CLI::IsMember({"full", "header", "none"}))->capture_default_str();
   app.add_flag("--no-checksum", no_checksum, "Do not checksum rendered frames");
+  app.add_flag("--no-ledger", no_ledger, "Do not sample per-frame counters (to measure the ledger's own overhead)");
   app.add_option("--timeout", cfg.timeout_ms, "Milliseconds to wait for the compositor before giving up")->capture_default_str();
   app.add_option("--stats", stats_path, "Write the client's per-frame ledger as JSON to FILE");
   app.add_flag("--progress", progress, "Live progress line on stderr");
@@ -52,7 +54,7 @@ int main(int argc, char** argv) {
                   : transport == "shm"  ? client::Transport::shm
                                         : client::Transport::socket;
   cfg.allocator.choice = *buffer::allocator_choice_from_name(allocator);
-  cfg.render = render == "full" ? client::Render::full : client::Render::header;
+  cfg.render = render == "full" ? client::Render::full : render == "header" ? client::Render::header : client::Render::none;
   cfg.checksum = !no_checksum;
   cfg.progress = progress;
 
@@ -61,7 +63,7 @@ int main(int argc, char** argv) {
     log::error("cannot start the frame ledger: {}", ledger.error().message());
     return 1;
   }
-  auto c = client::Client::create(cfg, &ledger.value());
+  auto c = client::Client::create(cfg, no_ledger ? nullptr : &ledger.value());
   if (!c) {
     log::error("{}", c.error().message());
     return 1;
@@ -75,7 +77,7 @@ int main(int argc, char** argv) {
   if (!stats_path.empty()) {
     j["process"] = "client";
     j["error"] = r ? "" : r.error().message();
-    j["ledger"] = ledger->to_json();
+    if (!no_ledger) j["ledger"] = ledger->to_json();
     std::ofstream f(stats_path);
     f << j.dump() << '\n';
     if (!f) {

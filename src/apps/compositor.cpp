@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   bool verify = false;
   std::string stats_path;
   int ready_fd = -1;
-  bool verbose = false, quiet = false;
+  bool verbose = false, quiet = false, no_ledger = false;
   app.add_option("--socket", socket, "Socket name in $XDG_RUNTIME_DIR")->capture_default_str();
   app.add_option("--output", output_name, "auto | headless")->check(CLI::IsMember({"auto", "headless"}))->capture_default_str();
   app.add_option("--refresh", refresh, "Headless refresh rate in Hz (0 = unpaced: present at once)")->check(CLI::Range(0, 1000))->capture_default_str();
@@ -60,6 +60,7 @@ int main(int argc, char** argv) {
   app.add_flag("--verify", verify, "Checksum every presented frame (reads, never copies)");
   app.add_option("--stats", stats_path, "Write the compositor's per-frame ledger as JSON to FILE at exit");
   app.add_option("--ready-fd", ready_fd, "Write 'ready' to this fd once the socket listens (for launchers)");
+  app.add_flag("--no-ledger", no_ledger, "Do not sample per-frame counters (to measure the ledger's own overhead)");
   app.add_flag("-v,--verbose", verbose, "Debug logging");
   app.add_flag("-q,--quiet", quiet, "Errors only");
   uint32_t width = 0, height = 0;
@@ -99,7 +100,7 @@ int main(int argc, char** argv) {
     log::error("cannot create the headless output: {}", out.error().message());
     return 1;
   }
-  if (auto r = (*server)->start(std::move(out.value()), &ledger.value()); !r) {
+  if (auto r = (*server)->start(std::move(out.value()), no_ledger ? nullptr : &ledger.value()); !r) {
     log::error("{}", r.error().message());
     return 1;
   }
@@ -135,7 +136,7 @@ int main(int argc, char** argv) {
                      {"clients_disconnected", c.clients_disconnected}};
     j["fds_at_start"] = fds_at_start;
     j["fds_at_end"] = count_open_fds();
-    j["ledger"] = ledger->to_json();
+    if (!no_ledger) j["ledger"] = ledger->to_json();
     std::ofstream f(stats_path);
     f << j.dump() << '\n';
     if (!f) {

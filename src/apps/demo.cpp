@@ -44,8 +44,8 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", o.warmup, "Leading frames excluded from the summary")->capture_default_str();
   app.add_option("--allocator", o.allocator, "auto | gbm | udmabuf | memfd")
       ->check(CLI::IsMember({"auto", "gbm", "udmabuf", "memfd"}))->capture_default_str();
-  app.add_option("--render", o.render, "full | header (draw only the frame number: measures the pipeline alone)")
-      ->check(CLI::IsMember({"full", "header"}))->capture_default_str();
+  app.add_option("--render", o.render, "full | header (only the frame number rows) | none (no drawing: measures delivery alone)")
+      ->check(CLI::IsMember({"full", "header", "none"}))->capture_default_str();
   app.add_flag("--verify,!--no-verify", verify, "Checksum every shown frame against the rendered one (default: on)");
   app.add_option("--json", json_path, "Write every run's record to FILE (schema: docs/json.md)");
   app.add_option("--timeout", o.timeout_s, "Seconds before a run is abandoned")->capture_default_str();

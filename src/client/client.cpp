@@ -78,6 +78,7 @@ struct Client::Impl {
   bool frame_done = false;
   uint64_t outstanding_feedback = 0;
   uint64_t presented = 0, zero_copy = 0, discarded = 0;
+  uint64_t run_ns = 0;  // first frame to the last frame's presentation
 
   ~Impl();
   Result<void> connect();
@@ -505,10 +506,12 @@ Result<void> Client::run() {
     auto px = b.map(true);  // already mapped at allocation: returns the same mapping
     if (!px) return px.error();
     const buffer::PixelView view{px->data(), b.width(), b.height(), b.stride(), b.format()};
-    b.begin_cpu_access(true);
-    if (c.cfg.render == Render::full) buffer::render_pattern(view, n);
-    else buffer::render_pattern_header(view, n);
-    b.end_cpu_access(true);
+    if (c.cfg.render != Render::none) {
+      b.begin_cpu_access(true);
+      if (c.cfg.render == Render::full) buffer::render_pattern(view, n);
+      else buffer::render_pattern_header(view, n);
+      b.end_cpu_access(true);
+    }
     if (c.cfg.checksum && c.ledger != nullptr) {
       const uint64_t sum = buffer::checksum({px->data(), b.width(), b.height(), b.stride(), b.format()});
       c.ledger->annotate(n)["checksum"] = fmt::format("{:016x}", sum);
@@ -552,6 +555,7 @@ Result<void> Client::run() {
   // Wait for the fate (presented or discarded) of every frame.
   while (c.outstanding_feedback > 0)
     if (auto r = c.dispatch("presentation feedback"); !r) return r;
+  c.run_ns = monotonic_ns() - t0;
   if (c.ledger != nullptr) c.ledger->end_frame();
   if (c.cfg.progress) std::fprintf(stderr, "\n");
   return {};
@@ -578,8 +582,10 @@ nlohmann::json Client::report() const {
   j["frames_presented"] = c.presented;
   j["frames_zero_copy"] = c.zero_copy;
   j["frames_discarded"] = c.discarded;
+  j["run_ns"] = c.run_ns;
+  j["ledger_enabled"] = c.ledger != nullptr;
   j["dmabuf_version"] = c.dmabuf_version;
-  j["render"] = c.cfg.render == Render::full ? "full" : "header";
+  j["render"] = c.cfg.render == Render::full ? "full" : c.cfg.render == Render::header ? "header" : "none";
   if (!c.slots.empty()) j["modifier"] = modifier_name(c.slots[0]->buffer->desc().modifier);
   return j;
 }

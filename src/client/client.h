@@ -17,6 +17,7 @@ namespace zc::client {
 enum class Render {
   full,    // every pixel, every frame (what a real renderer costs)
   header,  // only the frame-number rows: measures the pipeline, not drawing
+  none,    // no drawing at all (benchmarks of the delivery alone)
 };
 
 // How the frame reaches the compositor.

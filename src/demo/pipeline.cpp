@@ -160,8 +160,12 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
   run["warmup_frames_excluded"] = o.warmup;
   run["verify"] = o.verify;
 
-  const json& cframes = client["ledger"]["frames"];
-  const json& sframes = compositor["ledger"]["frames"];
+  const uint64_t run_ns = client.value("run_ns", uint64_t{0});
+  run["wall_fps"] = run_ns > 0 ? static_cast<double>(client.value("frames_presented", uint64_t{0})) * 1e9 / static_cast<double>(run_ns) : 0.0;
+  run["ledger"] = client.contains("ledger");
+  static const json kNoFrames = json{{"frames", json::array()}, {"interposer", false}};
+  const json& cframes = client.contains("ledger") ? client["ledger"]["frames"] : kNoFrames["frames"];
+  const json& sframes = compositor.contains("ledger") ? compositor["ledger"]["frames"] : kNoFrames["frames"];
   // The compositor numbers its windows by commit: commit k is client frame k.
   std::vector<const json*> by_commit;
   for (const auto& r : sframes) {
@@ -242,8 +246,8 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
   run["compositor_counters"] = compositor.value("counters", json::object());
   run["compositor_fds_at_start"] = compositor.value("fds_at_start", -1);
   run["compositor_fds_at_end"] = compositor.value("fds_at_end", -1);
-  run["interposer"] = {{"client", client["ledger"].value("interposer", false)},
-                       {"compositor", compositor["ledger"].value("interposer", false)}};
+  run["interposer"] = {{"client", client.value("ledger", kNoFrames).value("interposer", false)},
+                       {"compositor", compositor.value("ledger", kNoFrames).value("interposer", false)}};
   run["frames"] = std::move(frames);
 
   json checks;
@@ -276,6 +280,7 @@ Result<json> run_pipeline(const RunOptions& o) {
                                     "--size", fmt::format("{}x{}", o.width, o.height),
                                     "--stats", comp_stats, "--ready-fd", "3"};
   if (o.verify) cargs.emplace_back("--verify");
+  if (!o.ledger) cargs.emplace_back("--no-ledger");
   if (!o.verbose) cargs.emplace_back("--quiet");
   else cargs.emplace_back("--verbose");
   cargs.insert(cargs.end(), o.compositor_args.begin(), o.compositor_args.end());
@@ -300,6 +305,7 @@ Result<json> run_pipeline(const RunOptions& o) {
                                    "--render", o.render, "--stats", client_stats,
                                    "--transport", o.transport, "--chunk", std::to_string(o.chunk)};
   if (!o.verify) args.emplace_back("--no-checksum");
+  if (!o.ledger) args.emplace_back("--no-ledger");
   if (!o.verbose) args.emplace_back("--quiet");
   if (o.progress) args.emplace_back("--progress");
   if (o.verbose) args.emplace_back("--verbose");
@@ -341,7 +347,7 @@ std::string format_run(const json& run) {
   out += fmt::format("transport {} · output {} {}x{} {} · {} {} · allocator: {}\n", run["transport"].get<std::string>(),
                      run["output"].get<std::string>(), run["width"].get<uint32_t>(), run["height"].get<uint32_t>(),
                      refresh ? fmt::format("@{} Hz", refresh) : std::string("unpaced"),
-                     run["format"].get<std::string>(), run.value("render", "full") == "full" ? "full render" : "header-only render",
+                     run["format"].get<std::string>(), fmt::format("render: {}", run.value("render", "full")),
                      run["allocator_description"].get<std::string>());
   out += fmt::format("frames: {}/{} presented, {} zero-copy, {} discarded", run["frames_presented"].get<uint64_t>(),
                      run["frames_requested"].get<uint64_t>(), run["frames_zero_copy"].get<uint64_t>(),

@@ -23,7 +23,8 @@ struct RunOptions {
   bool verify = true;
   std::string allocator = "auto";
   std::string render = "full";
-  uint32_t chunk = 64 * 1024;  // socket transport: bytes per write()/read()
+  uint32_t chunk = 64 * 1024;
+  bool ledger = true;       // per-frame accounting in both processes  // socket transport: bytes per write()/read()
   std::string bin_dir;      // where zcpipe-compositor and zcpipe-client live
   int timeout_s = 300;      // whole run
   bool progress = false;    // live progress line (client's stderr)

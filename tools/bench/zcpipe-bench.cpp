@@ -1,0 +1,191 @@
+// zcpipe-bench: the performance targets, as ratios measured in one run on
+// the same (shared, noisy) machine.
+//
+//   dmabuf  the whole zero-copy pipeline per frame (client + compositor, two
+//           processes, unpaced headless output, no drawing) against the bare
+//           minimum any fd-passing design pays: one SCM_RIGHTS round trip of a
+//           reused memfd with a small reply. Target: at most 2x.
+//   socket  the socket baseline per frame (no drawing) against three
+//           memcpy()s of one frame, the CPU copies it is made of. Target:
+//           at most 1.5x, i.e. the baseline is as fast as copying can be.
+#include <CLI/CLI.hpp>
+#include <fmt/core.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstring>
+#include <iostream>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/unique_fd.h"
+#include "demo/pipeline.h"
+
+namespace {
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// The floor for any design that passes a buffer by fd: send the fd with
+// SCM_RIGHTS, the peer receives it (the kernel installs a new descriptor),
+// uses its cached mapping, closes the fd and replies with a few bytes.
+double bare_fd_roundtrip_us(size_t frame_bytes, int iterations) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return -1;
+  zc::UniqueFd parent{sv[0]}, child_end{sv[1]};
+  zc::UniqueFd memfd{::memfd_create("zcpipe-bench", MFD_CLOEXEC)};
+  if (!memfd || ::ftruncate(memfd.get(), static_cast<off_t>(frame_bytes)) < 0) return -1;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    parent.reset();
+    void* cached = nullptr;
+    for (;;) {
+      char byte;
+      char ctrl[CMSG_SPACE(sizeof(int))];
+      iovec iov{&byte, 1};
+      msghdr m{};
+      m.msg_iov = &iov;
+      m.msg_iovlen = 1;
+      m.msg_control = ctrl;
+      m.msg_controllen = sizeof ctrl;
+      if (::recvmsg(child_end.get(), &m, MSG_CMSG_CLOEXEC) <= 0) ::_exit(0);
+      cmsghdr* c = CMSG_FIRSTHDR(&m);
+      int fd = -1;
+      if (c != nullptr && c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
+      if (cached == nullptr && fd >= 0)
+        cached = ::mmap(nullptr, frame_bytes, PROT_READ, MAP_SHARED, fd, 0);  // mapped once, then reused
+      if (fd >= 0) ::close(fd);
+      const uint64_t reply = 1;
+      if (::write(child_end.get(), &reply, sizeof reply) != sizeof reply) ::_exit(1);
+    }
+  }
+  child_end.reset();
+  std::vector<double> samples;
+  samples.reserve(static_cast<size_t>(iterations));
+  for (int i = 0; i < iterations; ++i) {
+    const uint64_t t0 = zc::monotonic_ns();
+    char byte = 'f';
+    char ctrl[CMSG_SPACE(sizeof(int))] = {};
+    iovec iov{&byte, 1};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = ctrl;
+    m.msg_controllen = sizeof ctrl;
+    cmsghdr* c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    const int fd = memfd.get();
+    std::memcpy(CMSG_DATA(c), &fd, sizeof fd);
+    if (::sendmsg(parent.get(), &m, 0) < 0) break;
+    uint64_t reply = 0;
+    if (::read(parent.get(), &reply, sizeof reply) != sizeof reply) break;
+    samples.push_back(static_cast<double>(zc::monotonic_ns() - t0) / 1000.0);
+  }
+  parent.reset();
+  ::waitpid(pid, nullptr, 0);
+  // Skip the first iterations (mapping, cold caches), then the mean: the
+  // pipeline's figure is a mean too (wall time / frames), outliers included.
+  if (samples.size() > 10) samples.erase(samples.begin(), samples.begin() + 10);
+  double sum = 0;
+  for (double v : samples) sum += v;
+  return samples.empty() ? 0 : sum / static_cast<double>(samples.size());
+}
+
+double memcpy_us(size_t bytes, int iterations) {
+  std::vector<uint8_t> a(bytes, 1), b(bytes, 2);  // touched: no page faults in the timing
+  std::vector<double> samples;
+  for (int i = 0; i < iterations; ++i) {
+    const uint64_t t0 = zc::monotonic_ns();
+    std::memcpy(b.data(), a.data(), bytes);
+    samples.push_back(static_cast<double>(zc::monotonic_ns() - t0) / 1000.0);
+    a[static_cast<size_t>(i) % bytes] = b[0];  // keep the copies observable
+  }
+  return median(samples);
+}
+
+// Per-frame time of a pipeline run: the spacing of presentation timestamps.
+double pipeline_us(zc::demo::RunOptions o, const std::string& transport, uint64_t frames, nlohmann::json* out) {
+  o.transport = transport;
+  o.frames = frames;
+  auto run = zc::demo::run_pipeline(o);
+  if (!run) {
+    std::cerr << "zcpipe-bench: " << transport << " run failed: " << run.error().message() << "\n";
+    return -1;
+  }
+  if (out != nullptr) *out = *run;
+  // Wall time of the client's whole run over its frames (works with the ledger off).
+  const double fps = (*run)["wall_fps"].get<double>();
+  return fps > 0 ? 1e6 / fps : -1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"zcpipe-bench: the pipeline's cost next to its physical floor, as ratios measured in one run"};
+  std::string what = "all";
+  uint32_t width = 3840, height = 2160;
+  uint64_t frames = 1000, socket_frames = 60;
+  int repeats = 3;
+  std::string bin_dir = ZCPIPE_APPS_DIR;
+  app.add_option("--what", what, "dmabuf | socket | all")->check(CLI::IsMember({"dmabuf", "socket", "all"}))->capture_default_str();
+  app.add_option("--frames", frames, "Frames per dmabuf pipeline run")->capture_default_str();
+  app.add_option("--socket-frames", socket_frames, "Frames per socket pipeline run")->capture_default_str();
+  app.add_option("--repeats", repeats, "Runs of each measurement (the median is used)")->check(CLI::Range(1, 20))->capture_default_str();
+  app.add_option("--bin-dir", bin_dir, "Directory with zcpipe-compositor and zcpipe-client")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  const size_t frame_bytes = size_t{width} * height * 4;
+
+  zc::demo::RunOptions o;
+  o.output = "headless";
+  o.refresh = 0;   // unpaced: present as soon as committed
+  o.render = "none";
+  o.verify = false;
+  o.warmup = 10;
+  o.bin_dir = bin_dir;
+  o.width = width;
+  o.height = height;
+
+  int status = 0;
+  if (what == "dmabuf" || what == "all") {
+    std::vector<double> pipe, pipe_ledger, bare;
+    zc::demo::RunOptions quiet = o;
+    quiet.ledger = false;
+    for (int r = 0; r < repeats; ++r) {
+      // Interleaved, so all three see the same machine load.
+      bare.push_back(bare_fd_roundtrip_us(frame_bytes, static_cast<int>(frames)));
+      pipe.push_back(pipeline_us(quiet, "dmabuf", frames, nullptr));
+      pipe_ledger.push_back(pipeline_us(o, "dmabuf", frames, nullptr));
+    }
+    const double p = median(pipe), pl = median(pipe_ledger), b = median(bare);
+    if (p <= 0 || b <= 0 || pl <= 0) status = 1;
+    const double ratio = p / b;
+    fmt::print("dmabuf pipeline per frame (unpaced headless, no drawing, 2 processes): {:.1f} us  (median of {} runs x {} frames)\n",
+               p, repeats, frames);
+    fmt::print("  the same with the per-frame ledger on (its own cost):                 {:.1f} us\n", pl);
+    fmt::print("bare fd round trip (SCM_RIGHTS of a reused memfd + 8-byte reply, mean): {:.1f} us\n", b);
+    fmt::print("ratio pipeline / bare round trip: {:.2f}  (target <= 2.0: {}); with the ledger: {:.2f}\n\n", ratio,
+               ratio <= 2.0 ? "met" : "NOT met", pl / b);
+  }
+  if (what == "socket" || what == "all") {
+    std::vector<double> sock, copy;
+    for (int r = 0; r < repeats; ++r) {
+      copy.push_back(memcpy_us(frame_bytes, 20));
+      sock.push_back(pipeline_us(o, "socket", socket_frames, nullptr));
+    }
+    const double s = median(sock), c = median(copy);
+    if (s <= 0 || c <= 0) status = 1;
+    const double ratio = s / (3 * c);
+    fmt::print("socket baseline per frame (64 KiB chunks, unpaced headless, no drawing): {:.0f} us  (median of {} runs x {} frames)\n",
+               s, repeats, socket_frames);
+    fmt::print("one memcpy of a {} byte frame: {:.0f} us; three: {:.0f} us\n", frame_bytes, c, 3 * c);
+    fmt::print("ratio socket / three memcpy: {:.2f}  (target <= 1.5: {})\n", ratio, ratio <= 1.5 ? "met" : "NOT met");
+  }
+  return status;
+}
