@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   std::string stats_path;
   int ready_fd = -1;
   bool verbose = false, quiet = false, no_ledger = false;
+  uint64_t exit_after = 0;
   app.add_option("--socket", socket, "Socket name in $XDG_RUNTIME_DIR")->capture_default_str();
   app.add_option("--output", output_name, "auto | headless")->check(CLI::IsMember({"auto", "headless"}))->capture_default_str();
   app.add_option("--refresh", refresh, "Headless refresh rate in Hz (0 = unpaced: present at once)")->check(CLI::Range(0, 1000))->capture_default_str();
@@ -60,6 +61,7 @@ int main(int argc, char** argv) {
   app.add_flag("--verify", verify, "Checksum every presented frame (reads, never copies)");
   app.add_option("--stats", stats_path, "Write the compositor's per-frame ledger as JSON to FILE at exit");
   app.add_option("--ready-fd", ready_fd, "Write 'ready' to this fd once the socket listens (for launchers)");
+  app.add_option("--exit-after-clients", exit_after, "Exit once N clients have connected and gone (0 = run until SIGTERM)");
   app.add_flag("--no-ledger", no_ledger, "Do not sample per-frame counters (to measure the ledger's own overhead)");
   app.add_flag("-v,--verbose", verbose, "Debug logging");
   app.add_flag("-q,--quiet", quiet, "Errors only");
@@ -84,7 +86,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   ledger->reserve(100000);
-  auto server = server::Server::create(server::ServerConfig{socket, verify});
+  auto server = server::Server::create(server::ServerConfig{socket, verify, exit_after});
   if (!server) {
     log::error("{}", server.error().message());
     return 1;

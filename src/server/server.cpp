@@ -130,6 +130,10 @@ struct ClientWatch {
 void on_client_destroyed(wl_listener* l, void*) {
   ClientWatch* w = wl_container_of(l, w, destroyed);
   w->server->counters.clients_disconnected++;
+  // The frame window of the last commit ends when its client leaves.
+  if (w->server->ledger != nullptr) w->server->ledger->end_frame();
+  const uint64_t limit = w->server->config.exit_after_clients;
+  if (limit != 0 && w->server->counters.clients_disconnected >= limit) wl_display_terminate(w->server->display);
   delete w;
 }
 
