@@ -13,33 +13,10 @@
 #include "apps/cli_common.h"
 #include "common/log.h"
 #include "common/unique_fd.h"
-#include "output/headless.h"
+#include "output/factory.h"
 #include "server/server.h"
 #include "stats/ledger.h"
 
-namespace {
-
-// The first DRM device's render node, if the machine has one: advertised in
-// linux-dmabuf feedback so clients allocate on it.
-std::optional<dev_t> find_drm_device() {
-  drmDevicePtr devs[8] = {};
-  const int n = drmGetDevices2(0, devs, 8);
-  std::optional<dev_t> found;
-  for (int i = 0; i < n && !found; ++i) {
-    for (int node : {DRM_NODE_RENDER, DRM_NODE_PRIMARY}) {
-      if ((devs[i]->available_nodes & (1 << node)) == 0) continue;
-      struct stat st {};
-      if (::stat(devs[i]->nodes[node], &st) == 0) {
-        found = st.st_rdev;
-        break;
-      }
-    }
-  }
-  if (n > 0) drmFreeDevices(devs, n);
-  return found;
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   using namespace zc;
@@ -55,7 +32,12 @@ int main(int argc, char** argv) {
   bool verbose = false, quiet = false, no_ledger = false;
   uint64_t exit_after = 0;
   app.add_option("--socket", socket, "Socket name in $XDG_RUNTIME_DIR")->capture_default_str();
-  app.add_option("--output", output_name, "auto | headless")->check(CLI::IsMember({"auto", "headless"}))->capture_default_str();
+  output::OutputOptions oo;
+  bool no_atomic = false;
+  app.add_option("--output", output_name, "auto | headless | kms")->check(CLI::IsMember({"auto", "headless", "kms"}))->capture_default_str();
+  app.add_option("--device", oo.device, "kms: DRM device node (default: the first card with a connected connector)");
+  app.add_option("--mode", oo.mode, "kms: WIDTHxHEIGHT[@HZ] (default: the connector's preferred mode)");
+  app.add_flag("--no-atomic", no_atomic, "kms: use legacy drmModeSetCrtc/drmModePageFlip instead of atomic commits");
   app.add_option("--refresh", refresh, "Headless refresh rate in Hz (0 = unpaced: present at once)")->check(CLI::Range(0, 1000))->capture_default_str();
   app.add_option("--size", size, "Headless output size WIDTHxHEIGHT")->capture_default_str();
   app.add_flag("--verify", verify, "Checksum every presented frame (reads, never copies)");
@@ -91,25 +73,27 @@ int main(int argc, char** argv) {
     log::error("{}", server.error().message());
     return 1;
   }
-  output::HeadlessConfig hc;
-  hc.width = width;
-  hc.height = height;
-  hc.refresh_hz = refresh;
-  hc.verify = verify;
-  hc.device = find_drm_device();
-  auto out = output::create_headless((*server)->loop(), hc);
+  oo.name = output_name;
+  oo.width = width;
+  oo.height = height;
+  oo.refresh_hz = refresh;
+  oo.verify = verify;
+  oo.atomic = !no_atomic;
+  auto out = output::create_output((*server)->loop(), oo);
   if (!out) {
-    log::error("cannot create the headless output: {}", out.error().message());
+    log::error("{}", out.error().message());
     return 1;
   }
+  const output::Mode mode = (*out)->mode();
+  const std::string out_name = (*out)->name();
   if (auto r = (*server)->start(std::move(out.value()), no_ledger ? nullptr : &ledger.value()); !r) {
     log::error("{}", r.error().message());
     return 1;
   }
   const int fds_at_start = count_open_fds();
-  log::info("listening on {}/{} — output headless {}x{} {}", std::getenv("XDG_RUNTIME_DIR"),
-            (*server)->socket_name(), width, height,
-            refresh ? fmt::format("@{} Hz", refresh) : std::string("unpaced"));
+  log::info("listening on {}/{} — output {} {}x{} {}", std::getenv("XDG_RUNTIME_DIR"), (*server)->socket_name(),
+            out_name, mode.width, mode.height,
+            mode.refresh_mhz ? fmt::format("@{:.2f} Hz", mode.refresh_mhz / 1000.0) : std::string("unpaced"));
   if (ready_fd >= 0) {
     UniqueFd fd{ready_fd};
     if (::write(fd.get(), "ready\n", 6) != 6) log::warn("cannot write to --ready-fd {}", ready_fd);
@@ -123,8 +107,8 @@ int main(int argc, char** argv) {
   if (!stats_path.empty()) {
     nlohmann::json j;
     j["process"] = "compositor";
-    j["output"] = "headless";
-    j["mode"] = {{"width", width}, {"height", height}, {"refresh_hz", refresh}};
+    j["output"] = out_name;
+    j["mode"] = {{"width", mode.width}, {"height", mode.height}, {"refresh_hz", mode.refresh_mhz / 1000.0}};
     j["verify"] = verify;
     j["counters"] = {{"commits", c.commits},
                      {"presented", c.presented},

@@ -36,7 +36,8 @@ int main(int argc, char** argv) {
                  "How pixels travel: dmabuf (an fd, 0 copies) | shm (wl_shm, 1 copy) | socket (64 KiB writes, 3 copies) | all")
       ->check(CLI::IsMember({"dmabuf", "shm", "socket", "all"}))->capture_default_str();
   app.add_option("--chunk", o.chunk, "socket transport: bytes per write()/read()")->check(CLI::Range(4096u, 16u << 20))->capture_default_str();
-  app.add_option("--output", o.output, "auto | headless")->check(CLI::IsMember({"auto", "headless"}))->capture_default_str();
+  app.add_option("--output", o.output, "auto (kms when a display can be driven, else headless) | headless | kms")
+      ->check(CLI::IsMember({"auto", "headless", "kms"}))->capture_default_str();
   app.add_option("--refresh", o.refresh, "Headless refresh in Hz (0 = unpaced)")->check(CLI::Range(0, 1000))->capture_default_str();
   app.add_option("--size", size, "Frame and output size WIDTHxHEIGHT")->capture_default_str();
   app.add_option("--format", o.format, "DRM format of the client's frames")->capture_default_str();
@@ -60,7 +61,6 @@ int main(int argc, char** argv) {
   }
   o.verify = verify;
   o.progress = !quiet && ::isatty(STDERR_FILENO) != 0;
-  if (o.output == "auto") o.output = "headless";  // the KMS output comes later
 
   std::vector<std::string> transports = {transport};
   if (transport == "all") transports = {"dmabuf", "shm", "socket"};

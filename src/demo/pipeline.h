@@ -14,7 +14,7 @@ namespace zc::demo {
 
 struct RunOptions {
   std::string transport = "dmabuf";
-  std::string output = "headless";
+  std::string output = "auto";
   uint32_t refresh = 60;
   uint32_t width = 3840, height = 2160;
   std::string format = "XRGB8888";

@@ -20,7 +20,9 @@
 #include <utility>
 #include <vector>
 
+#include "buffer/allocator.h"
 #include "buffer/buffer.h"
+#include "common/result.h"
 
 namespace zc::output {
 
@@ -40,6 +42,11 @@ struct Presented {
   bool zero_copy = false;     // the display read the client's own buffer
   std::optional<uint64_t> checksum;        // --verify: checksum of what was shown
   std::optional<uint32_t> decoded_frame;   // --verify: frame number read from the pixels
+  // How the buffer reached the display: "direct" (the plane reads the buffer
+  // handed to present()) or "copy" (the output had to copy it into a buffer
+  // of its own first), with the reason for a copy.
+  std::string scanout = "direct";
+  std::string reason;
 };
 
 struct Callbacks {
@@ -47,6 +54,9 @@ struct Callbacks {
   std::function<void(uint64_t tag)> discarded;
   std::function<void(uint64_t tag)> released;
   std::function<void(uint64_t time_ns)> vblank;
+  // The output made a CPU copy of the frame behind `tag` (a fallback when
+  // direct scanout is impossible); reported to the ledger where it happens.
+  std::function<void(uint64_t tag, uint64_t bytes, const char* where)> copied;
 };
 
 class Output {
@@ -68,6 +78,10 @@ class Output {
   // The surface behind `tag` is gone: stop showing its buffer (the screen goes
   // blank, as when a KMS plane is disabled). Reports released / discarded.
   virtual void withdraw(uint64_t tag) = 0;
+
+  // Allocator for compositor-owned scanout buffers (what the copying
+  // transports copy into). Headless: memfds; KMS: dumb buffers.
+  virtual Result<std::unique_ptr<buffer::Allocator>> scanout_allocator() { return buffer::create_memfd_allocator(); }
 
   void set_callbacks(Callbacks cb) { cb_ = std::move(cb); }
 

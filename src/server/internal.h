@@ -119,6 +119,7 @@ struct Server::Impl {
   void on_discarded(uint64_t tag);
   void on_released(uint64_t tag);
   void on_vblank(uint64_t time_ns);
+  void on_output_copied(uint64_t tag, uint64_t bytes, const char* where);
   void release_buffer(wl_resource* buffer);
 
   void post_error(wl_resource* r, uint32_t code, const std::string& msg);

@@ -381,9 +381,22 @@ void Server::Impl::on_presented(uint64_t tag, const output::Presented& p) {
     a["presented_ns"] = p.time_ns;
     a["msc"] = p.seq;
     a["zero_copy"] = p.zero_copy;
+    a["scanout"] = p.scanout;
+    if (!p.reason.empty()) a["scanout_reason"] = p.reason;
     if (p.checksum) a["checksum"] = fmt::format("{:016x}", *p.checksum);
     if (p.decoded_frame) a["shown_frame"] = *p.decoded_frame;
   }
+}
+
+void Server::Impl::on_output_copied(uint64_t tag, uint64_t bytes, const char* where) {
+  auto it = inflight.find(tag);
+  if (ledger == nullptr) return;
+  // Charged to the frame being shown, even if its window already closed.
+  if (it != inflight.end() && ledger->has_frame(it->second.ledger_frame)) {
+    auto& a = ledger->annotate(it->second.ledger_frame);
+    a["output_copy_bytes"] = bytes;
+  }
+  ledger->copy(bytes, where);
 }
 
 void Server::Impl::on_discarded(uint64_t tag) {
@@ -468,7 +481,7 @@ Result<void> Server::start(std::unique_ptr<output::Output> out, stats::FrameLedg
   impl->out = std::move(out);
   impl->ledger = ledger;
   impl->formats = impl->out->scanout_formats();
-  auto alloc = buffer::create_memfd_allocator();
+  auto alloc = impl->out->scanout_allocator();
   if (!alloc) return alloc.error();
   impl->scanout = std::make_unique<ScanoutPool>(std::move(alloc.value()));
   impl->out->set_callbacks(output::Callbacks{
@@ -476,6 +489,7 @@ Result<void> Server::start(std::unique_ptr<output::Output> out, stats::FrameLedg
       [impl](uint64_t tag) { impl->on_discarded(tag); },
       [impl](uint64_t tag) { impl->on_released(tag); },
       [impl](uint64_t t) { impl->on_vblank(t); },
+      [impl](uint64_t tag, uint64_t bytes, const char* where) { impl->on_output_copied(tag, bytes, where); },
   });
   if (auto r = impl->init_compositor(); !r) return r;
   if (auto r = impl->init_xdg_shell(); !r) return r;
