@@ -10,6 +10,7 @@
 #include "apps/cli_common.h"
 #include "common/log.h"
 #include "demo/pipeline.h"
+#include "report/report.h"
 
 namespace {
 
@@ -48,6 +49,8 @@ int main(int argc, char** argv) {
   app.add_option("--render", o.render, "full | header (only the frame number rows) | none (no drawing: measures delivery alone)")
       ->check(CLI::IsMember({"full", "header", "none"}))->capture_default_str();
   app.add_flag("--verify,!--no-verify", verify, "Checksum every shown frame against the rendered one (default: on)");
+  std::string report_dir;
+  app.add_option("--report", report_dir, "Write DIR/report.html (open it in a browser) and DIR/run.json");
   app.add_option("--json", json_path, "Write every run's record to FILE (schema: docs/json.md)");
   app.add_option("--timeout", o.timeout_s, "Seconds before a run is abandoned")->capture_default_str();
   app.add_flag("-q,--quiet", quiet, "No progress line, only the summary");
@@ -103,6 +106,14 @@ int main(int argc, char** argv) {
       log::error("cannot write {}", json_path);
       return 1;
     }
+  }
+  if (!report_dir.empty()) {
+    auto r = report::write_report(report_dir, doc);
+    if (!r) {
+      log::error("{}", r.error().message());
+      return 1;
+    }
+    std::cout << "report: " << *r << "\n";
   }
   return ok ? 0 : 1;
 }

@@ -237,6 +237,22 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
   }
   json per_frame = json::object();
   for (auto& [k, v] : series) per_frame[k] = summary(v);
+  // Median calls per frame by libc entry point, per process (the journey's labels).
+  json calls = {{"client", json::object()}, {"compositor", json::object()}};
+  for (const char* proc : {"client", "compositor"}) {
+    std::map<std::string, std::vector<double>> by_call;
+    size_t measured = 0;
+    for (const auto& f : frames) {
+      if (f["frame"].get<uint64_t>() < o.warmup || !f.contains(proc) || f[proc].empty()) continue;
+      ++measured;
+      for (const auto& [k, v] : f[proc]["by_call"].items()) by_call[k].push_back(v.get<double>());
+    }
+    for (auto& [k, v] : by_call) {
+      v.resize(measured, 0.0);  // frames without this call count as 0
+      calls[proc][k] = stats::summarize(v).median;
+    }
+  }
+  run["calls_per_frame"] = calls;
   run["per_frame"] = per_frame;
   run["fps"] = (measured_presented > 1 && last_ns > first_ns)
                    ? static_cast<double>(measured_presented - 1) * 1e9 / static_cast<double>(last_ns - first_ns)
