@@ -37,6 +37,8 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", cfg.timeout_ms, "Milliseconds to wait for the compositor before giving up")->capture_default_str();
   app.add_option("--stats", stats_path, "Write the client's per-frame ledger as JSON to FILE");
   app.add_flag("--progress", progress, "Live progress line on stderr");
+  uint64_t trace_frame = UINT64_MAX;
+  app.add_option("--trace-frame", trace_frame, "Record every syscall and step of this frame into --stats (for zcpipe-demo --explain)");
   app.add_flag("-v,--verbose", verbose, "Debug logging");
   app.add_flag("-q,--quiet", quiet, "Errors only");
   try {
@@ -63,6 +65,7 @@ int main(int argc, char** argv) {
     log::error("cannot start the frame ledger: {}", ledger.error().message());
     return 1;
   }
+  ledger->set_trace_frame(trace_frame);
   auto c = client::Client::create(cfg, no_ledger ? nullptr : &ledger.value());
   if (!c) {
     log::error("{}", c.error().message());

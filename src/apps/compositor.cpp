@@ -43,6 +43,8 @@ int main(int argc, char** argv) {
   app.add_flag("--verify", verify, "Checksum every presented frame (reads, never copies)");
   app.add_option("--stats", stats_path, "Write the compositor's per-frame ledger as JSON to FILE at exit");
   app.add_option("--ready-fd", ready_fd, "Write 'ready' to this fd once the socket listens (for launchers)");
+  uint64_t trace_frame = UINT64_MAX;
+  app.add_option("--trace-frame", trace_frame, "Record every syscall and step of this frame into --stats (for zcpipe-demo --explain)");
   app.add_option("--exit-after-clients", exit_after, "Exit once N clients have connected and gone (0 = run until SIGTERM)");
   app.add_flag("--no-ledger", no_ledger, "Do not sample per-frame counters (to measure the ledger's own overhead)");
   app.add_flag("-v,--verbose", verbose, "Debug logging");
@@ -68,6 +70,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   ledger->reserve(100000);
+  ledger->set_trace_frame(trace_frame);
   auto server = server::Server::create(server::ServerConfig{socket, verify, exit_after});
   if (!server) {
     log::error("{}", server.error().message());

@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
   app.add_option("--report", report_dir, "Write DIR/report.html (open it in a browser) and DIR/run.json");
   app.add_option("--json", json_path, "Write every run's record to FILE (schema: docs/json.md)");
   app.add_option("--timeout", o.timeout_s, "Seconds before a run is abandoned")->capture_default_str();
+  bool explain = false;
+  app.add_flag("--explain", explain, "After each run, narrate one frame's journey: each step's source file and function, each syscall with its fd and bytes");
   app.add_flag("-q,--quiet", quiet, "No progress line, only the summary");
   app.add_flag("-v,--verbose", o.verbose, "Show the compositor's and client's logs");
   try {
@@ -63,6 +65,7 @@ int main(int argc, char** argv) {
     return app.exit(e);
   }
   o.verify = verify;
+  if (explain) o.trace_frame = static_cast<int64_t>(std::min<uint64_t>(o.frames - 1, o.warmup + 1));
   o.progress = !quiet && ::isatty(STDERR_FILENO) != 0;
 
   std::vector<std::string> transports = {transport};
@@ -90,7 +93,7 @@ int main(int argc, char** argv) {
       log::error("{} run failed: {}", t, run.error().message());
       return 1;
     }
-    std::cout << demo::format_run(*run) << (transports.size() > 1 ? "\n" : "") << std::flush;
+    std::cout << demo::format_run(*run) << demo::format_explain(*run) << (transports.size() > 1 ? "\n" : "") << std::flush;
     ok = ok && (*run)["checks"].value("passed", false);
     doc["runs"].push_back(std::move(run.value()));
   }

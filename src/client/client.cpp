@@ -13,6 +13,7 @@
 #include "common/clock.h"
 #include "common/format.h"
 #include "common/log.h"
+#include "stats/trace.h"
 #include "linux-dmabuf-unstable-v1-client-protocol.h"
 #include "presentation-time-client-protocol.h"
 #include "transport/socket_frame.h"
@@ -192,10 +193,14 @@ void stream_socket(void* data, zcpipe_socket_stream_v1*, int32_t fd) {
 }
 const zcpipe_socket_stream_v1_listener kStreamListener = {stream_socket};
 
-void buffer_release(void* data, wl_buffer*) { static_cast<Slot*>(data)->busy = false; }
+void buffer_release(void* data, wl_buffer*) {
+  ZC_TRACE("wl_buffer.release received: the compositor and the display are done with this buffer; it may be drawn into again", 0);
+  static_cast<Slot*>(data)->busy = false;
+}
 const wl_buffer_listener kBufferListener = {buffer_release};
 
 void frame_done(void* data, wl_callback* cb, uint32_t) {
+  ZC_TRACE("wl_callback.done: the compositor says now is a good time to draw the next frame", 0);
   static_cast<Client::Impl*>(data)->frame_done = true;
   wl_callback_destroy(cb);
 }
@@ -209,6 +214,9 @@ void pf_presented(void* data, struct wp_presentation_feedback* fb, uint32_t sec_
   Client::Impl* c = st->client;
   const uint64_t t = ((uint64_t{sec_hi} << 32 | sec_lo) * 1'000'000'000ull) + nsec;
   const bool zc = (flags & WP_PRESENTATION_FEEDBACK_KIND_ZERO_COPY) != 0;
+  ZC_TRACE(fmt::format("wp_presentation_feedback.presented for frame {}: on screen at refresh {}{}", st->frame,
+                       (uint64_t{seq_hi} << 32) | seq_lo, zc ? ", kind ZERO_COPY (the display read our own buffer)" : ", no ZERO_COPY (a copy was shown)"),
+           0);
   c->presented++;
   if (zc) c->zero_copy++;
   c->outstanding_feedback--;
@@ -457,8 +465,13 @@ Result<void> Client::Impl::submit(Slot& slot, uint64_t n) {
     h.byte_count = b.desc().plane0_extent();
     if (auto r = transport::write_frame(data_socket.get(), h, *px, cfg.chunk, ledger); !r) return r;
     zcpipe_socket_stream_v1_attach_frame(stream, static_cast<uint32_t>(n));
+    ZC_TRACE("zcpipe_socket_stream_v1.attach_frame: the next commit shows this frame from the socket", 0);
   } else {
     wl_surface_attach(surface, slot.wl, 0, 0);
+    ZC_TRACE(cfg.transport == Transport::dmabuf
+                 ? "wl_surface.attach of the dma-buf wl_buffer: a 4-byte object id; the fd crossed once, when the buffer was created"
+                 : "wl_surface.attach of the wl_shm buffer: an object id; the pool's fd crossed once",
+             0);
   }
   wl_surface_damage_buffer(surface, 0, 0, INT32_MAX, INT32_MAX);
   return {};
@@ -506,6 +519,10 @@ Result<void> Client::run() {
     auto px = b.map(true);  // already mapped at allocation: returns the same mapping
     if (!px) return px.error();
     const buffer::PixelView view{px->data(), b.width(), b.height(), b.stride(), b.format()};
+    ZC_TRACE(fmt::format("render frame {}: the CPU writes {} into the buffer ({})", n,
+                         c.cfg.render == Render::full ? "every pixel" : "only the frame-number rows",
+                         std::string(buffer::kind_name(b.kind()))),
+             c.cfg.render == Render::full ? b.desc().plane0_extent() : 0);
     if (c.cfg.render != Render::none) {
       b.begin_cpu_access(true);
       if (c.cfg.render == Render::full) buffer::render_pattern(view, n);
@@ -535,6 +552,7 @@ Result<void> Client::run() {
     if (c.cfg.transport != Transport::socket) slot->busy = true;
     if (c.ledger != nullptr) c.ledger->annotate(n)["commit_ns"] = monotonic_ns();
     wl_surface_commit(c.surface);
+    ZC_TRACE("wl_surface.commit, then wl_display_flush: attach, damage, frame and feedback requests leave in one sendmsg()", 0);
     wl_display_flush(c.display);
 
     // Pace on the compositor: draw the next frame when it says so.

@@ -265,6 +265,22 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
   run["interposer"] = {{"client", client.value("ledger", kNoFrames).value("interposer", false)},
                        {"compositor", compositor.value("ledger", kNoFrames).value("interposer", false)}};
   run["frames"] = std::move(frames);
+  if (o.trace_frame >= 0) {
+    // Both processes' traces of that frame, merged in time order.
+    json events = json::array();
+    for (const auto* recs : {&cframes, &sframes}) {
+      const char* proc = recs == &cframes ? "client" : "compositor";
+      for (const auto& r : *recs)
+        if (r.value("frame", int64_t{-1}) == o.trace_frame && r.contains("trace"))
+          for (auto e : r["trace"]) {
+            e["process"] = proc;
+            events.push_back(std::move(e));
+          }
+    }
+    std::stable_sort(events.begin(), events.end(),
+                     [](const json& a, const json& b) { return a["t_ns"].get<uint64_t>() < b["t_ns"].get<uint64_t>(); });
+    run["explain"] = {{"frame", o.trace_frame}, {"events", std::move(events)}};
+  }
 
   json checks;
   checks["all_frames_presented"] = run["frames_presented"] == run["frames_requested"];
@@ -297,6 +313,7 @@ Result<json> run_pipeline(const RunOptions& o) {
                                     "--stats", comp_stats, "--ready-fd", "3"};
   if (o.verify) cargs.emplace_back("--verify");
   if (!o.ledger) cargs.emplace_back("--no-ledger");
+  if (o.trace_frame >= 0) cargs.insert(cargs.end(), {"--trace-frame", std::to_string(o.trace_frame)});
   if (!o.verbose) cargs.emplace_back("--quiet");
   else cargs.emplace_back("--verbose");
   cargs.insert(cargs.end(), o.compositor_args.begin(), o.compositor_args.end());
@@ -322,6 +339,7 @@ Result<json> run_pipeline(const RunOptions& o) {
                                    "--transport", o.transport, "--chunk", std::to_string(o.chunk)};
   if (!o.verify) args.emplace_back("--no-checksum");
   if (!o.ledger) args.emplace_back("--no-ledger");
+  if (o.trace_frame >= 0) args.insert(args.end(), {"--trace-frame", std::to_string(o.trace_frame)});
   if (!o.verbose) args.emplace_back("--quiet");
   if (o.progress) args.emplace_back("--progress");
   if (o.verbose) args.emplace_back("--verbose");
@@ -398,6 +416,80 @@ std::string format_run(const json& run) {
   for (auto& [k, v] : checks.items())
     if (v.is_boolean() && !v.get<bool>() && k != "passed") failed += (failed.empty() ? "" : ", ") + k;
   out += checks.value("passed", false) ? std::string("checks: all passed\n") : "checks FAILED: " + failed + "\n";
+  return out;
+}
+
+}  // namespace zc::demo
+
+namespace zc::demo {
+
+// What a libc call does, in one line, for the narration.
+static std::string call_meaning(const std::string& call) {
+  if (call == "sendmsg") return "Wayland messages (and any fds, as SCM_RIGHTS) out through the Wayland socket";
+  if (call == "recvmsg") return "Wayland messages in from the Wayland socket";
+  if (call == "poll") return "sleep until the Wayland socket is readable";
+  if (call == "epoll_wait") return "the event loop sleeps until a descriptor is ready";
+  if (call == "write") return "bytes copied from user memory into the kernel";
+  if (call == "read") return "bytes copied from the kernel into user memory";
+  return "";
+}
+
+std::string format_explain(const nlohmann::json& run) {
+  if (!run.contains("explain")) return "";
+  const json& ex = run["explain"];
+  std::string out = fmt::format("\nthe journey of frame {} ({} transport), step by step, in time order (times from the first step)\n",
+                                ex["frame"].get<int64_t>(), run["transport"].get<std::string>());
+  const json& ev = ex["events"];
+  if (ev.empty()) return out + "  (no trace recorded)\n";
+  const uint64_t t0 = ev[0]["t_ns"].get<uint64_t>();
+  int step = 0;
+  // Consecutive syscalls of one process (until it or the other process marks
+  // a step) are shown as one line per (call, fd), in first-seen order.
+  struct Agg {
+    std::string call, fd_name;
+    int fd;
+    uint64_t count = 0, bytes = 0, failed = 0, t = 0;
+  };
+  std::vector<Agg> pending;
+  std::string pending_proc;
+  auto flush = [&] {
+    for (const Agg& g : pending) {
+      out += fmt::format("      +{:>9.1f} us  {:<10}  {}(fd {} = {}){}{}", static_cast<double>(g.t - t0) / 1000.0, pending_proc, g.call,
+                         g.fd, g.fd_name, g.count > 1 ? fmt::format(" x{}", g.count) : std::string(),
+                         g.bytes > 0 ? fmt::format(", {} bytes", g.bytes) : std::string());
+      if (g.failed > 0) out += fmt::format(" ({} found nothing to read: EAGAIN)", g.failed);
+      const std::string m = call_meaning(g.call);
+      if (!m.empty()) out += "  — " + m;
+      out += "\n";
+    }
+    pending.clear();
+  };
+  for (const auto& e : ev) {
+    const std::string proc = e["process"].get<std::string>();
+    if (e["kind"] == "step") {
+      flush();
+      const double dt = static_cast<double>(e["t_ns"].get<uint64_t>() - t0) / 1000.0;
+      out += fmt::format("{:4}. +{:>9.1f} us  {:<10}  {} {}()\n", ++step, dt, proc, e["file"].get<std::string>(),
+                         e["function"].get<std::string>());
+      out += fmt::format("                             {}", e["text"].get<std::string>());
+      if (e["bytes"].get<uint64_t>() > 0) out += fmt::format(" [{} bytes]", e["bytes"].get<uint64_t>());
+      out += "\n";
+      continue;
+    }
+    if (!pending.empty() && proc != pending_proc) flush();
+    pending_proc = proc;
+    const std::string call = e["call"].get<std::string>();
+    const int fd = e["fd"].get<int>();
+    auto it = std::find_if(pending.begin(), pending.end(), [&](const Agg& g) { return g.call == call && g.fd == fd; });
+    if (it == pending.end()) {
+      pending.push_back(Agg{call, e["fd_name"].get<std::string>(), fd, 0, 0, 0, e["t_ns"].get<uint64_t>()});
+      it = pending.end() - 1;
+    }
+    it->count += e["count"].get<uint64_t>();
+    it->bytes += e["bytes"].get<uint64_t>();
+    it->failed += e.value("failed", 0);
+  }
+  flush();
   return out;
 }
 

@@ -24,7 +24,8 @@ struct RunOptions {
   std::string allocator = "auto";
   std::string render = "full";
   uint32_t chunk = 64 * 1024;
-  bool ledger = true;       // per-frame accounting in both processes  // socket transport: bytes per write()/read()
+  bool ledger = true;       // per-frame accounting in both processes
+  int64_t trace_frame = -1;  // record one frame's syscalls and steps (--explain)  // socket transport: bytes per write()/read()
   std::string bin_dir;      // where zcpipe-compositor and zcpipe-client live
   int timeout_s = 300;      // whole run
   bool progress = false;    // live progress line (client's stderr)
@@ -41,6 +42,9 @@ Result<nlohmann::json> run_pipeline(const RunOptions& options);
 
 // Builds the run record from the two processes' stats files (exposed for tests).
 nlohmann::json merge_run(const RunOptions& options, const nlohmann::json& client, const nlohmann::json& compositor);
+
+// The narrated trace of the traced frame (--explain), from run["explain"].
+std::string format_explain(const nlohmann::json& run);
 
 // Human-readable summary of a run record.
 std::string format_run(const nlohmann::json& run);

@@ -11,6 +11,7 @@
 #include "common/log.h"
 #include "common/clock.h"
 #include "common/unique_fd.h"
+#include "stats/trace.h"
 
 namespace zc::output {
 namespace {
@@ -129,6 +130,9 @@ class HeadlessOutput final : public Output {
       p.vsync = period_ns_ != 0;
       p.zero_copy = pending_.client_owned;
       if (cfg_.verify) read_back(*pending_.buffer, p);
+      ZC_TRACE(pending_.client_owned ? "virtual vblank: the client's own buffer is now what the display shows (a page flip, no copy)"
+                                     : "virtual vblank: the compositor's scanout buffer is now what the display shows",
+               0);
       Slot old = std::move(current_);
       current_ = std::move(pending_);
       pending_ = {};
@@ -147,6 +151,7 @@ class HeadlessOutput final : public Output {
     }
     b.begin_cpu_access(false);
     const buffer::ConstPixelView v{px->data(), b.width(), b.height(), b.stride(), b.format()};
+    ZC_TRACE("--verify: checksum of the shown frame, read in place (a display CRC stand-in; reads, does not copy)", 0);
     p.checksum = buffer::checksum(v);
     p.decoded_frame = buffer::decode_pattern(v);
     b.end_cpu_access(false);

@@ -12,6 +12,7 @@
 #include "common/log.h"
 #include "common/clock.h"
 #include "server/internal.h"
+#include "stats/trace.h"
 
 namespace zc::server {
 
@@ -243,6 +244,9 @@ void Server::Impl::apply_commit(Surface& s, const CommitContent& c, std::vector<
   } else if (c.kind == CommitContent::Kind::dmabuf) {
     // Zero-copy: the output receives a reference to the client's own memory.
     ClientBuffer* cb = client_buffer_from_resource(c.buffer);
+    ZC_TRACE(fmt::format("commit applied: the client's {} (imported once, at wl_buffer creation) goes to the output as it is: 0 bytes copied",
+                         std::string(buffer::kind_name(cb->storage->kind()))),
+             0);
     if (ledger != nullptr) ledger->annotate(frame)["buffer_kind"] = std::string(buffer::kind_name(cb->storage->kind()));
     const uint64_t tag = next_tag++;
     InFlight& f = inflight[tag];
@@ -304,6 +308,10 @@ void Server::Impl::present_copy(Surface& s, const CommitContent& c, uint64_t fra
       if (fb) send_feedback_discarded(fb.get());
     return;
   }
+  ZC_TRACE(c.kind == CommitContent::Kind::shm
+               ? "commit applied: memcpy of the client's wl_shm buffer into a compositor scanout buffer (the one CPU copy of shm); wl_buffer.release sent at once"
+               : "commit applied: memcpy of the staging buffer into a compositor scanout buffer (CPU copy 3 of 3)",
+           *copied);
   if (ledger != nullptr) {
     ledger->copy(*copied, c.kind == CommitContent::Kind::shm ? "memcpy: wl_shm buffer -> scanout buffer"
                                                              : "memcpy: staging buffer -> scanout buffer");
@@ -340,6 +348,7 @@ void Server::Impl::release_buffer(wl_resource* buffer) {
   if (cb == nullptr) return;
   if (cb->busy > 0) cb->busy--;
   if (cb->busy == 0) {
+    ZC_TRACE("wl_buffer.release queued for the client: the display no longer reads that buffer", 0);
     wl_buffer_send_release(buffer);
     counters.released++;
   }
@@ -373,6 +382,9 @@ void Server::Impl::on_presented(uint64_t tag, const output::Presented& p) {
   InFlight& f = it->second;
   counters.presented++;
   if (p.zero_copy) counters.zero_copy++;
+  ZC_TRACE(fmt::format("on screen (refresh {}): wp_presentation_feedback.presented queued{}", p.seq,
+                       p.zero_copy ? " with ZERO_COPY" : ""),
+           0);
   for (auto& fb : f.feedbacks)
     if (fb) send_feedback_presented(*this, fb.get(), p);
   f.feedbacks.clear();
@@ -421,6 +433,7 @@ void Server::Impl::on_released(uint64_t tag) {
 
 void Server::Impl::on_vblank(uint64_t time_ns) {
   const auto ms = static_cast<uint32_t>(time_ns / 1'000'000);
+  ZC_TRACE("vblank: frame callbacks (wl_callback.done) queued; libwayland sends everything queued at the next flush", 0);
   for (Surface* s : stack) {
     for (auto& f : s->frames)
       if (f) {

@@ -5,6 +5,7 @@
 // Nothing is sampled per syscall or per copy, so the ledger costs two
 // getrusage + two pread per frame, whatever the frame does.
 #include "stats/ledger.h"
+#include "stats/trace.h"
 
 #include <algorithm>
 #include <cmath>
@@ -168,6 +169,7 @@ void FrameLedger::reserve(size_t frames) {
 
 void FrameLedger::close_window(const Sample& now) {
   FrameRecord& r = records_.back();
+  if (r.frame == trace_frame_ && tracing()) r.extra["trace"] = trace_stop();
   const Sample& s = open_start_;
   r.end_ns = now.mono_ns;
   r.syscalls = now.sys - s.sys;
@@ -197,6 +199,7 @@ void FrameLedger::begin_frame(uint64_t frame) {
   index_[frame] = records_.size() - 1;
   open_start_ = now;
   open_ = true;
+  if (frame == trace_frame_) trace_start();
 }
 
 void FrameLedger::end_frame() {

@@ -114,7 +114,10 @@ class FrameLedger {
   // Closes the open window (if any), opens frame's window. Beginning a frame
   // number again makes a second record; annotate() then finds the newer one.
   void begin_frame(uint64_t frame);
-  void end_frame();                  // closes the open window (no-op if none)
+  void end_frame();
+  // Trace this frame's window (stats/trace.h): its events land in the
+  // record's extra["trace"]. For zcpipe-demo --explain.
+  void set_trace_frame(uint64_t frame) { trace_frame_ = frame; }                  // closes the open window (no-op if none)
   void copy(uint64_t bytes, std::string_view where);
   // extra of that frame's record, open or closed. For a frame with no record,
   // nothing is created: the result is a scratch object whose contents are
@@ -143,6 +146,7 @@ class FrameLedger {
   Sample open_start_;  // the sample that opened records_.back()
   uint64_t unattributed_copies_ = 0;
   uint64_t unattributed_bytes_ = 0;
+  uint64_t trace_frame_ = UINT64_MAX;
   nlohmann::json scratch_;  // annotate() of an unknown frame
 };
 

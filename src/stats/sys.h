@@ -39,6 +39,10 @@ extern "C" {
 void zcpipe_interpose_thread_counts(uint64_t* out, size_t n) noexcept;
 // Adds delta (+1 / -1) to this thread's "do not count" depth (ScopedUncounted).
 void zcpipe_interpose_uncounted(int delta) noexcept;
+// Called after each traced call: (Sys kind, fd, result, CLOCK_MONOTONIC start). Set for one frame by
+// --explain; nullptr otherwise.
+typedef void (*zcpipe_trace_hook)(int kind, int fd, long result, uint64_t start_ns);
+void zcpipe_interpose_set_trace(zcpipe_trace_hook hook) noexcept;
 // True when the executable's wrappers are in its dynamic symbol table, i.e.
 // shared libraries' calls reach them too.
 bool zcpipe_interpose_exported() noexcept;

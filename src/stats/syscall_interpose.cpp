@@ -108,8 +108,18 @@ using zc::stats::Sys;
 struct ThreadCounters {
   uint64_t n[kSysKinds];
   int uncounted;  // depth of live ScopedUncounted objects on this thread
+  // Set only while one frame is being traced (--explain): called after each
+  // fd call with its kind, descriptor and result.
+  zcpipe_trace_hook trace;
 };
 [[gnu::tls_model("initial-exec")]] constinit thread_local ThreadCounters t_counts{};
+
+// When a traced call started (CLOCK_MONOTONIC through the vDSO: no syscall).
+inline uint64_t now_ns() noexcept {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
 
 inline void count(Sys s) noexcept {
   ThreadCounters& c = t_counts;
@@ -169,6 +179,27 @@ R missing() noexcept {
     return fn args;                                                        \
   }
 
+// ZC_WRAP_FD: the same, for calls whose `fdexpr` names a descriptor; when a
+// trace hook is set (one frame of --explain) it also reports the call.
+#define ZC_WRAP_FD(kind, R, name, params, args, fdexpr, ...)                 \
+  namespace {                                                              \
+  constinit Real<R(*) params> real_##name{#name};                          \
+  }                                                                        \
+  extern "C" R name params __VA_ARGS__ {                                   \
+    count(Sys::kind);                                                      \
+    auto fn = real_##name.get();                                           \
+    if (fn == nullptr) return missing<R>();                                \
+    const bool traced = t_counts.trace != nullptr && t_counts.uncounted == 0; \
+    const uint64_t start = traced ? now_ns() : 0;                          \
+    const R r = fn args;                                                   \
+    if (traced) {                                                          \
+      const int saved = errno;                                             \
+      t_counts.trace(static_cast<int>(Sys::kind), fdexpr, static_cast<long>(r), start); \
+      errno = saved;                                                       \
+    }                                                                      \
+    return r;                                                              \
+  }
+
 // --- plain wrappers --------------------------------------------------------
 // The *64 names are the same functions on x86-64 (off_t is already 64 bits),
 // but they are separate exported symbols and libraries built with
@@ -176,10 +207,10 @@ R missing() noexcept {
 // libdrm/libgbm: open64, mmap64; Mesa: lseek64, ftruncate64, openat64), so
 // both spellings are wrapped and counted as one kind.
 
-ZC_WRAP(read, ssize_t, read, (int fd, void* buf, size_t n), (fd, buf, n))
-ZC_WRAP(write, ssize_t, write, (int fd, const void* buf, size_t n), (fd, buf, n))
-ZC_WRAP(readv, ssize_t, readv, (int fd, const struct iovec* iov, int n), (fd, iov, n))
-ZC_WRAP(writev, ssize_t, writev, (int fd, const struct iovec* iov, int n), (fd, iov, n))
+ZC_WRAP_FD(read, ssize_t, read, (int fd, void* buf, size_t n), (fd, buf, n), fd)
+ZC_WRAP_FD(write, ssize_t, write, (int fd, const void* buf, size_t n), (fd, buf, n), fd)
+ZC_WRAP_FD(readv, ssize_t, readv, (int fd, const struct iovec* iov, int n), (fd, iov, n), fd)
+ZC_WRAP_FD(writev, ssize_t, writev, (int fd, const struct iovec* iov, int n), (fd, iov, n), fd)
 ZC_WRAP(pread, ssize_t, pread, (int fd, void* buf, size_t n, off_t off), (fd, buf, n, off))
 ZC_WRAP(pread, ssize_t, pread64, (int fd, void* buf, size_t n, off64_t off), (fd, buf, n, off))
 ZC_WRAP(pwrite, ssize_t, pwrite, (int fd, const void* buf, size_t n, off_t off),
@@ -187,18 +218,18 @@ ZC_WRAP(pwrite, ssize_t, pwrite, (int fd, const void* buf, size_t n, off_t off),
 ZC_WRAP(pwrite, ssize_t, pwrite64, (int fd, const void* buf, size_t n, off64_t off),
         (fd, buf, n, off))
 
-ZC_WRAP(send, ssize_t, send, (int fd, const void* buf, size_t n, int flags), (fd, buf, n, flags))
-ZC_WRAP(recv, ssize_t, recv, (int fd, void* buf, size_t n, int flags), (fd, buf, n, flags))
-ZC_WRAP(sendmsg, ssize_t, sendmsg, (int fd, const struct msghdr* msg, int flags),
-        (fd, msg, flags))
-ZC_WRAP(recvmsg, ssize_t, recvmsg, (int fd, struct msghdr* msg, int flags), (fd, msg, flags))
+ZC_WRAP_FD(send, ssize_t, send, (int fd, const void* buf, size_t n, int flags), (fd, buf, n, flags), fd)
+ZC_WRAP_FD(recv, ssize_t, recv, (int fd, void* buf, size_t n, int flags), (fd, buf, n, flags), fd)
+ZC_WRAP_FD(sendmsg, ssize_t, sendmsg, (int fd, const struct msghdr* msg, int flags),
+        (fd, msg, flags), fd)
+ZC_WRAP_FD(recvmsg, ssize_t, recvmsg, (int fd, struct msghdr* msg, int flags), (fd, msg, flags), fd)
 
-ZC_WRAP(poll, int, poll, (struct pollfd* fds, nfds_t n, int timeout), (fds, n, timeout))
+ZC_WRAP_FD(poll, int, poll, (struct pollfd* fds, nfds_t n, int timeout), (fds, n, timeout), (n > 0 ? fds[0].fd : -1))
 ZC_WRAP(ppoll, int, ppoll,
         (struct pollfd* fds, nfds_t n, const struct timespec* timeout, const sigset_t* mask),
         (fds, n, timeout, mask))
-ZC_WRAP(epoll_wait, int, epoll_wait, (int epfd, struct epoll_event* ev, int max, int timeout),
-        (epfd, ev, max, timeout))
+ZC_WRAP_FD(epoll_wait, int, epoll_wait, (int epfd, struct epoll_event* ev, int max, int timeout),
+        (epfd, ev, max, timeout), epfd)
 ZC_WRAP(epoll_pwait, int, epoll_pwait,
         (int epfd, struct epoll_event* ev, int max, int timeout, const sigset_t* mask),
         (epfd, ev, max, timeout, mask))
@@ -269,6 +300,7 @@ ZC_WRAP(openat, int, __openat64_2, (int dirfd, const char* path, int flags),
         (dirfd, path, flags))
 
 #undef ZC_WRAP
+#undef ZC_WRAP_FD
 
 // --- variadic functions ----------------------------------------------------
 // C cannot forward "..." as such, so each wrapper takes the optional third
@@ -401,6 +433,8 @@ extern "C" void zcpipe_interpose_thread_counts(uint64_t* out, size_t n) noexcept
 }
 
 extern "C" void zcpipe_interpose_uncounted(int delta) noexcept { t_counts.uncounted += delta; }
+
+extern "C" void zcpipe_interpose_set_trace(zcpipe_trace_hook hook) noexcept { t_counts.trace = hook; }
 
 // dlsym(RTLD_DEFAULT, name) is the lookup a shared library's PLT performs.
 // If it finds our definitions, libraries are counted too; if it finds libc's,

@@ -8,6 +8,7 @@
 
 #include "common/format.h"
 #include "stats/ledger.h"
+#include "stats/trace.h"
 #include "zcpipe-socket-v1-client-protocol.h"
 
 namespace zc::transport {
@@ -101,6 +102,9 @@ Result<void> write_frame(int fd, const SocketFrameHeader& h, std::span<const uin
     if (n <= 0) return Error::from_errno(fmt::format("write frame {} to the data socket", h.seq));
     done += static_cast<size_t>(n);
   }
+  ZC_TRACE(fmt::format("frame {} written: a {}-byte header, then {} bytes in write()s of at most {} bytes; the kernel copied each into the socket buffer (CPU copy 1 of 3)",
+                       h.seq, kSocketHeaderBytes, total, chunk),
+           total);
   if (ledger != nullptr) ledger->copy(total, "write(): client memory -> socket buffer (kernel copy)");
   return {};
 }
