@@ -93,7 +93,6 @@ int main(int argc, char** argv) {
     log::error("{}", r.error().message());
     return 1;
   }
-  const int fds_at_start = count_open_fds();
   log::info("listening on {}/{} — output {} {}x{} {}", std::getenv("XDG_RUNTIME_DIR"), (*server)->socket_name(),
             out_name, mode.width, mode.height,
             mode.refresh_mhz ? fmt::format("@{:.2f} Hz", mode.refresh_mhz / 1000.0) : std::string("unpaced"));
@@ -101,6 +100,9 @@ int main(int argc, char** argv) {
     UniqueFd fd{ready_fd};
     if (::write(fd.get(), "ready\n", 6) != 6) log::warn("cannot write to --ready-fd {}", ready_fd);
   }
+  // Counted after the ready fd is closed: from here on, every client that
+  // comes and goes must leave this number unchanged.
+  const int fds_at_start = count_open_fds();
   (*server)->run();
 
   ledger->end_frame();

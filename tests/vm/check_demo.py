@@ -1,0 +1,67 @@
+#!/usr/bin/env python3
+"""A vm check: run zcpipe-demo on the guest's real DRM device and assert on its JSON.
+
+usage: check_demo.py DEMO [--allocator NAME] [--buffer-kind KIND] [--output NAME] -- DEMO-ARGS...
+
+Asserts, for every run in the demo's --json:
+  * the demo exited 0 and checks.passed (every frame presented, checksums verified, ...)
+  * CPU copies per frame exactly 0 / 1 / 3 for dmabuf / shm / socket (every frame)
+  * dmabuf frames were ZERO_COPY, and came from --allocator with buffer kind --buffer-kind
+  * the compositor's output is --output (e.g. headless, kms)
+  * the compositor's open descriptors at exit equal those at start
+"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+COPIES = {"dmabuf": 0, "shm": 1, "socket": 3}
+
+
+def main():
+    args = sys.argv[1:]
+    demo = args.pop(0)
+    want = {}
+    while args and args[0] != "--":
+        key = args.pop(0).lstrip("-")
+        want[key] = args.pop(0)
+    demo_args = args[1:]
+    failures = []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "run.json")
+        r = subprocess.run([demo] + demo_args + ["--json", out], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        print(r.stdout)
+        if not os.path.exists(out):
+            print(f"zcpipe-demo exited {r.returncode} without writing JSON")
+            return 1
+        doc = json.load(open(out))
+    if r.returncode != 0:
+        failures.append(f"zcpipe-demo exited {r.returncode}")
+    for run in doc["runs"]:
+        t = run["transport"]
+        if not run["checks"].get("passed"):
+            failures.append(f"{t}: checks failed: {run['checks']}")
+        wrong = [f["frame"] for f in run["frames"] if f["cpu_copies"] != COPIES[t]]
+        if wrong:
+            failures.append(f"{t}: frames {wrong[:5]} do not have {COPIES[t]} CPU copies")
+        if t == "dmabuf":
+            if run["frames_zero_copy"] != run["frames_requested"]:
+                failures.append(f"dmabuf: {run['frames_zero_copy']} of {run['frames_requested']} frames ZERO_COPY")
+            if "allocator" in want and run["allocator"] != want["allocator"]:
+                failures.append(f"dmabuf: allocator {run['allocator']}, expected {want['allocator']}")
+            if "buffer-kind" in want and run["buffer_kind"] != want["buffer-kind"]:
+                failures.append(f"dmabuf: buffers are {run['buffer_kind']!r}, expected {want['buffer-kind']!r}")
+        if "output" in want and run["output"] != want["output"]:
+            failures.append(f"{t}: output {run['output']}, expected {want['output']}")
+        if run["compositor_fds_at_end"] != run["compositor_fds_at_start"]:
+            failures.append(f"{t}: compositor fds {run['compositor_fds_at_start']} -> {run['compositor_fds_at_end']}")
+        print(f"{t}: {run['frames_presented']}/{run['frames_requested']} presented, "
+              f"{run['frames_zero_copy']} zero-copy, copies/frame {COPIES[t]}, allocator {run['allocator']}")
+    for f in failures:
+        print("FAIL: " + f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
