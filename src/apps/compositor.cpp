@@ -106,7 +106,9 @@ int main(int argc, char** argv) {
   (*server)->run();
 
   ledger->end_frame();
-  const auto& c = (*server)->counters();
+  const server::ServerCounters c = (*server)->counters();
+  (*server)->shutdown();
+  const int fds_at_end = count_open_fds();
   log::info("stopped: {} commits, {} presented ({} zero-copy), {} discarded, {} protocol errors, {} clients",
             c.commits, c.presented, c.zero_copy, c.discarded, c.protocol_errors, c.clients_connected);
   if (!stats_path.empty()) {
@@ -126,7 +128,7 @@ int main(int argc, char** argv) {
                      {"clients_connected", c.clients_connected},
                      {"clients_disconnected", c.clients_disconnected}};
     j["fds_at_start"] = fds_at_start;
-    j["fds_at_end"] = count_open_fds();
+    j["fds_at_end"] = fds_at_end;
     if (!no_ledger) j["ledger"] = ledger->to_json();
     std::ofstream f(stats_path);
     f << j.dump() << '\n';

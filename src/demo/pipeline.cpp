@@ -188,6 +188,7 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
     if (c.contains("latency_us")) f["latency_us"] = c["latency_us"];
     if (c.contains("ready_latency_us")) f["ready_latency_us"] = c["ready_latency_us"];
     if (c.contains("presented_ns")) f["presented_ns"] = c["presented_ns"];
+    if (c.contains("msc")) f["msc"] = c["msc"];
     f["client"] = process_figures(c);
     f["compositor"] = s ? process_figures(*s) : json::object();
     const uint64_t copies = f["client"]["cpu_copies"].get<uint64_t>() +

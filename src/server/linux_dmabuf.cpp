@@ -80,6 +80,23 @@ ClientBuffer* import(wl_resource* r, int32_t width, int32_t height, uint32_t for
   // that only a CPU-reading output can show.
   const auto kind = buffer::is_dmabuf_fd(d.planes[0].fd.get()) ? buffer::Kind::dmabuf
                                                                 : buffer::Kind::shared_memory;
+  // A dma-buf cannot shrink under us; a memfd can, and reading a mapping
+  // past its new end is a SIGBUS in the compositor. Accept shared memory only
+  // when it is sealed against shrinking.
+  if (kind == buffer::Kind::shared_memory) {
+    const int seals = ::fcntl(d.planes[0].fd.get(), F_GET_SEALS);
+    if (seals < 0 || (seals & F_SEAL_SHRINK) == 0) {
+      const std::string msg = "the fd is neither a dma-buf nor a memfd sealed with F_SEAL_SHRINK (a client could shrink it and crash the compositor)";
+      if (immed) {
+        server->post_error(r, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_WL_BUFFER, msg);
+      } else {
+        server->counters.import_failures++;
+        log::warn("dmabuf import failed: {}", msg);
+        zwp_linux_buffer_params_v1_send_failed(r);
+      }
+      return nullptr;
+    }
+  }
   auto* cb = new ClientBuffer;
   cb->storage = std::make_shared<buffer::Buffer>(std::move(d), kind);
   server->counters.buffers_imported++;

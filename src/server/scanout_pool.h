@@ -21,6 +21,9 @@ class ScanoutPool {
   std::shared_ptr<buffer::Buffer> buffer(int slot) const { return slots_[static_cast<size_t>(slot)].buffer; }
   void set_busy(int slot, bool busy) { slots_[static_cast<size_t>(slot)].busy = busy; }
   size_t allocated() const { return slots_.size(); }
+  // Frees every buffer (at shutdown; buffers the output still holds live on
+  // until it lets go of them).
+  void clear() { slots_.clear(); }
 
  private:
   struct Slot {

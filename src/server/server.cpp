@@ -6,6 +6,10 @@
 #include <fmt/core.h>
 #include <signal.h>
 
+#include <cstdarg>
+#include <cstdio>
+#include <cstdlib>
+
 #include <algorithm>
 
 #include "common/format.h"
@@ -459,7 +463,21 @@ Server::Impl::~Impl() {
 Server::Server(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Server::~Server() = default;
 
+namespace {
+// libwayland's own messages ("error in client communication", lock file
+// problems) go through our log, at debug level: the decisions that matter
+// are logged once where zcpipe makes them.
+void wayland_log(const char* format, va_list ap) {
+  char buf[512];
+  std::vsnprintf(buf, sizeof buf, format, ap);
+  std::string line(buf);
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  log::debug("libwayland: {}", line);
+}
+}  // namespace
+
 Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
+  wl_log_set_handler_server(&wayland_log);
   auto impl = std::make_unique<Impl>();
   impl->config = config;
   impl->display = wl_display_create();
@@ -470,8 +488,9 @@ Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {
     impl->socket = name;
   } else {
     if (wl_display_add_socket(impl->display, config.socket_name.c_str()) != 0)
-      return Error::from_errno(fmt::format("cannot listen on socket '{}' in $XDG_RUNTIME_DIR (in use, or XDG_RUNTIME_DIR unset?)",
-                                           config.socket_name));
+      return Error{0, fmt::format("cannot listen on socket '{}' in {}: another compositor is using that name "
+                                  "(pick another with --socket), or the directory is not writable",
+                                  config.socket_name, std::getenv("XDG_RUNTIME_DIR") ? std::getenv("XDG_RUNTIME_DIR") : "$XDG_RUNTIME_DIR")};
     impl->socket = config.socket_name;
   }
   wl_event_loop* loop = wl_display_get_event_loop(impl->display);
@@ -504,6 +523,10 @@ Result<void> Server::start(std::unique_ptr<output::Output> out, stats::FrameLedg
       [impl](uint64_t t) { impl->on_vblank(t); },
       [impl](uint64_t tag, uint64_t bytes, const char* where) { impl->on_output_copied(tag, bytes, where); },
   });
+  // libwayland creates the timerfd behind all event-loop timers on first use
+  // and keeps it; create it now so it is part of the fd baseline, not a leak.
+  if (wl_event_source* t = wl_event_loop_add_timer(wl_display_get_event_loop(impl->display), [](void*) { return 0; }, nullptr))
+    wl_event_source_remove(t);
   if (auto r = impl->init_compositor(); !r) return r;
   if (auto r = impl->init_xdg_shell(); !r) return r;
   if (auto r = impl->init_linux_dmabuf(); !r) return r;
@@ -514,6 +537,11 @@ Result<void> Server::start(std::unique_ptr<output::Output> out, stats::FrameLedg
 }
 
 void Server::run() { wl_display_run(impl_->display); }
+
+void Server::shutdown() {
+  wl_display_destroy_clients(impl_->display);
+  if (impl_->scanout) impl_->scanout->clear();
+}
 void Server::terminate() { wl_display_terminate(impl_->display); }
 
 }  // namespace zc::server

@@ -52,6 +52,9 @@ class Server {
   Result<void> start(std::unique_ptr<output::Output> output, stats::FrameLedger* ledger);
   void run();       // until terminate()
   void terminate();
+  // Disconnects every client and frees compositor-owned buffers, so that the
+  // open descriptors left are the compositor's own (the leak check).
+  void shutdown();
 
   const ServerCounters& counters() const;
   output::Output& output();

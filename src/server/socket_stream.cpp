@@ -61,10 +61,25 @@ struct SocketStream {
   std::optional<Deferred> deferred;
 
   ~SocketStream() {
+    drop_deferred();
     if (source != nullptr) wl_event_source_remove(source);
     if (stall_timer != nullptr) wl_event_source_remove(stall_timer);
     if (staging != nullptr) ::munmap(staging, staging_size);
     if (surface != nullptr) surface->stream = nullptr;
+  }
+
+  // A commit still waiting for its bytes will never be shown: its feedback
+  // must say so (presentation-time requires `discarded`).
+  void drop_deferred() {
+    if (!deferred) return;
+    for (auto& fb : deferred->feedbacks)
+      if (fb) send_feedback_discarded(fb.get());
+    deferred.reset();
+  }
+
+  // attach_frame carries 32 bits; the header's sequence is 64: compare the low 32.
+  static bool same_seq(uint64_t header_seq, uint64_t attached) {
+    return static_cast<uint32_t>(header_seq) == static_cast<uint32_t>(attached);
   }
 
   void fail(uint32_t code, const std::string& msg) {
@@ -103,7 +118,7 @@ struct SocketStream {
     if (server->ledger != nullptr)
       server->ledger->copy(header.byte_count, "read(): socket buffer -> staging buffer (kernel copy)");
     if (deferred && surface != nullptr) {
-      if (deferred->seq != header.seq) {
+      if (!same_seq(header.seq, deferred->seq)) {
         fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_SEQUENCE,
              fmt::format("attach_frame({}) but the socket delivered frame {}", deferred->seq, header.seq));
         return;
@@ -152,6 +167,8 @@ struct SocketStream {
         return;
       }
       if (!have_header) {
+        // A frame starts with its first header byte: from then on a stall is an error.
+        if (header_got == 0) wl_event_source_timer_update(stall_timer, kStallMs);
         header_got += static_cast<size_t>(n);
         if (header_got < sizeof header_bytes) continue;
         header = transport::decode_header(header_bytes);
@@ -181,7 +198,14 @@ struct SocketStream {
   static constexpr int kStallMs = 3000;
   // A client that stops writing mid-frame: the frame can never be shown.
   void on_stall_check() {
-    if (complete || !have_header || failed) return;
+    if (complete || failed) return;
+    if (!have_header) {
+      if (header_got > 0)
+        fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_TRUNCATED,
+             fmt::format("frame header stalled: {} of {} bytes arrived, none in the last {} ms", header_got,
+                         transport::kSocketHeaderBytes, kStallMs));
+      return;
+    }
     if (body_got != progress_at_last_check) {
       progress_at_last_check = body_got;
       wl_event_source_timer_update(stall_timer, kStallMs);
@@ -285,7 +309,7 @@ StreamCommit stream_take_commit(Surface& s, CommitContent& c, std::vector<Resour
   st.pending_attach.reset();
   if (st.failed) return StreamCommit::failed;
   if (st.complete) {
-    if (st.header.seq != seq) {
+    if (!SocketStream::same_seq(st.header.seq, seq)) {
       st.fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_SEQUENCE,
               fmt::format("attach_frame({}) but the next frame on the socket is {}", seq, st.header.seq));
       return StreamCommit::failed;
@@ -314,7 +338,7 @@ void stream_frame_consumed(SocketStream& st) {
 
 void stream_surface_destroyed(SocketStream& st) {
   st.surface = nullptr;
-  st.deferred.reset();
+  st.drop_deferred();
 }
 
 Result<void> Server::Impl::init_socket_baseline() {
