@@ -143,7 +143,8 @@ struct Exit {
   bool ok() const { return exited && code == 0; }
   std::string describe() const {
     if (exited) return "exit status " + std::to_string(code);
-    return "killed by signal " + std::to_string(signal);
+    const char* name = sigabbrev_np(signal);  // "BUS", "KILL", ...
+    return "killed by signal " + std::to_string(signal) + (name != nullptr ? std::string(" (SIG") + name + ")" : "");
   }
 };
 
@@ -342,6 +343,18 @@ class Compositor {
   std::string socket_path() const { return runtime_ + "/" + opt_.socket; }
   const std::string& stats_path() const { return stats_path_; }
   int open_fds() const { return count_fds_of(proc_->pid()); }
+  // open_fds() of the idle compositor: the lowest of a few readings 10 ms
+  // apart, because it briefly holds one more descriptor whenever it counts its
+  // own (count_open_fds opens /proc/self/fd), e.g. right after "ready".
+  int idle_fds() const {
+    int n = open_fds();
+    for (int i = 0; i < 5; ++i) {
+      std::this_thread::sleep_for(10ms);
+      const int m = open_fds();
+      if (m >= 0 && m < n) n = m;
+    }
+    return n;
+  }
 
   // SIGTERM, then its exit (killed and thrown on timeout).
   Exit stop(std::chrono::milliseconds timeout = 20s) {
