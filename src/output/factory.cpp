@@ -5,6 +5,7 @@
 
 #include "common/log.h"
 #include "output/headless.h"
+#include "output/kms/kms_output.h"
 
 namespace zc::output {
 namespace {
@@ -32,7 +33,18 @@ std::optional<dev_t> find_drm_device() {
 }  // namespace
 
 Result<std::unique_ptr<Output>> create_output(wl_event_loop* loop, const OutputOptions& o) {
-  if (o.name == "kms") return Error{ENOTSUP, "the kms output is not built yet: use --output headless"};
+  if (o.name == "kms" || o.name == "auto") {
+    KmsConfig kc;
+    kc.device = o.device;
+    kc.mode = o.mode;
+    kc.atomic = o.atomic;
+    kc.verify = o.verify;
+    auto kms = create_kms(loop, kc);
+    if (kms || o.name == "kms") return kms;
+    // auto: no display we can drive. Say why once, then show frames on a
+    // virtual display instead.
+    log::info("output auto: headless, because kms is not possible: {}", kms.error().message());
+  }
   HeadlessConfig hc;
   hc.width = o.width;
   hc.height = o.height;

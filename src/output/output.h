@@ -83,6 +83,10 @@ class Output {
   // transports copy into). Headless: memfds; KMS: dumb buffers.
   virtual Result<std::unique_ptr<buffer::Allocator>> scanout_allocator() { return buffer::create_memfd_allocator(); }
 
+  // Counters for the run's record, e.g. KMS framebuffers created/removed,
+  // commits, TEST_ONLY rejections, copies. Empty when the output keeps none.
+  virtual std::vector<std::pair<std::string, uint64_t>> counters() const { return {}; }
+
   void set_callbacks(Callbacks cb) { cb_ = std::move(cb); }
 
  protected:

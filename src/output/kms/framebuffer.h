@@ -1,0 +1,58 @@
+// kms::Framebuffer: a buffer registered with KMS, so a plane can show it.
+//
+// A plane does not take a file descriptor: it takes a framebuffer ID
+// (FB_ID). Getting one from a client's dma-buf is two steps:
+//
+//   1. drmPrimeFDToHandle: the dma-buf becomes a GEM handle, this DRM file's
+//      local name for the buffer object ("import").
+//   2. drmModeAddFB2[WithModifiers]: handle(s) + size + format + pitch/offset
+//      (+ modifier) become a framebuffer ID.
+//
+// The framebuffer holds its own reference to the buffer object, so the GEM
+// handles are closed right after step 2 (see framebuffer.cpp for why they
+// must be, and exactly once). The framebuffer lives until drmModeRmFB in the
+// destructor — which must not run while a plane still shows it or a commit
+// in flight refers to it: owners keep a shared_ptr per use.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "buffer/dmabuf.h"
+#include "common/result.h"
+#include "output/kms/drm.h"
+
+namespace zc::output::kms {
+
+struct FramebufferCounters {
+  uint64_t created = 0;
+  uint64_t removed = 0;
+  uint64_t gem_handles_opened = 0;
+  uint64_t gem_handles_closed = 0;
+};
+
+class Framebuffer {
+ public:
+  // `addfb2_modifiers`: the device's DRM_CAP_ADDFB2_MODIFIERS. `counters`
+  // (optional) must outlive the framebuffer.
+  static Result<std::shared_ptr<Framebuffer>> import(Drm& drm, const buffer::Dmabuf& d, bool addfb2_modifiers,
+                                                     FramebufferCounters* counters = nullptr);
+  ~Framebuffer();
+  Framebuffer(const Framebuffer&) = delete;
+  Framebuffer& operator=(const Framebuffer&) = delete;
+
+  uint32_t id() const { return id_; }
+  uint32_t width() const { return width_; }
+  uint32_t height() const { return height_; }
+  uint32_t format() const { return format_; }
+
+ private:
+  Framebuffer(Drm& drm, uint32_t id, uint32_t w, uint32_t h, uint32_t format, FramebufferCounters* counters)
+      : drm_(&drm), id_(id), width_(w), height_(h), format_(format), counters_(counters) {}
+  Drm* drm_;
+  uint32_t id_;
+  uint32_t width_, height_, format_;
+  FramebufferCounters* counters_;
+};
+
+}  // namespace zc::output::kms

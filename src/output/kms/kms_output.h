@@ -1,0 +1,60 @@
+// The KMS output: shows each frame on a real display through the kernel's
+// mode-setting API (KMS), scanning the client's own buffer out when the
+// display can read it, and saying why not when it cannot.
+//
+// One frame's path:
+//   present()   client dma-buf -> framebuffer (imported once per buffer) ->
+//               atomic TEST_ONLY: can the primary plane show it as it is?
+//                 yes: it goes on the plane itself (0 copies)
+//                 no:  the CPU copies it into a dumb buffer of ours
+//                      (1 copy, with the reason recorded for that frame)
+//   commit      NONBLOCK | PAGE_FLIP_EVENT, at most one in flight
+//   flip event  the frame is on screen: presented(), the previous one
+//               released(), vblank() for frame callbacks, next commit
+#pragma once
+
+#include <wayland-server-core.h>
+#include <xf86drmMode.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "common/result.h"
+#include "output/kms/device.h"
+#include "output/output.h"
+
+namespace zc::output {
+
+struct KmsConfig {
+  std::string device;  // "" = the first card with a connected connector
+  std::string mode;    // "" = the connector's preferred mode; "WxH" or "WxH@Hz"
+  bool atomic = true;  // false: legacy drmModeSetCrtc + drmModePageFlip
+  bool verify = false; // checksum what was shown, after each flip
+};
+
+Result<std::unique_ptr<Output>> create_kms(wl_event_loop* loop, const KmsConfig& config);
+// On a device that is already open (the unit tests pass a fake kms::Drm).
+Result<std::unique_ptr<Output>> create_kms(wl_event_loop* loop, std::shared_ptr<kms::Device> device,
+                                           const KmsConfig& config);
+
+namespace kms {
+
+struct ModeRequest {
+  uint32_t width = 0, height = 0;
+  std::optional<double> hz;
+};
+// "3840x2160" or "3840x2160@60" (or @59.94); nullopt if malformed.
+std::optional<ModeRequest> parse_mode_request(const std::string& text);
+// Refresh rate in mHz, from the pixel clock and the total (blanking
+// included) size: 3840x2160@60 = 60000.
+uint32_t refresh_mhz(const drmModeModeInfo& m);
+std::string mode_name(const drmModeModeInfo& m);  // "3840x2160@60.00"
+// The connector's preferred mode when `request` is empty, else the mode of
+// that size (and refresh within 0.5 Hz), preferred first. Error text lists
+// what the connector offers.
+Result<drmModeModeInfo> pick_mode(const std::vector<drmModeModeInfo>& modes, const std::string& request,
+                                  const std::string& connector_name);
+
+}  // namespace kms
+}  // namespace zc::output

@@ -1,0 +1,717 @@
+// The KMS output's logic, without hardware: a FakeDrm behind the kms::Drm
+// seam stands in for the kernel, and a real wl_event_loop delivers its
+// page-flip events.
+#include <drm_fourcc.h>
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+#include <wayland-server-core.h>
+
+#include <cstring>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "buffer/buffer.h"
+#include "buffer/pattern.h"
+#include "fake_drm.h"
+#include "output/kms/device.h"
+#include "output/kms/dumb.h"
+#include "output/kms/framebuffer.h"
+#include "output/kms/kms_output.h"
+#include "output/kms/properties.h"
+
+namespace zc::test {
+namespace {
+
+using output::Presented;
+
+// A frame-sized memfd posing as a dma-buf (Kind says what it really is).
+std::shared_ptr<buffer::Buffer> make_buffer(uint32_t w, uint32_t h, uint64_t frame,
+                                            buffer::Kind kind = buffer::Kind::dmabuf,
+                                            uint32_t format = DRM_FORMAT_XRGB8888,
+                                            uint64_t modifier = DRM_FORMAT_MOD_LINEAR) {
+  buffer::Dmabuf d;
+  d.width = w;
+  d.height = h;
+  d.format = format;
+  d.modifier = modifier;
+  d.num_planes = 1;
+  const uint32_t bpp = format == DRM_FORMAT_RGB888 ? 3 : 4;
+  d.planes[0].stride = (w * bpp + 63u) & ~63u;
+  const int fd = ::memfd_create("test-frame", MFD_CLOEXEC);
+  EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(d.planes[0].stride) * h), 0);
+  d.planes[0].fd = UniqueFd{fd};
+  auto b = std::make_shared<buffer::Buffer>(std::move(d), kind);
+  auto px = b->map(true);
+  EXPECT_TRUE(px.ok());
+  buffer::render_pattern({px->data(), w, h, b->stride(), format}, frame);
+  return b;
+}
+
+uint64_t checksum_of(buffer::Buffer& b) {
+  auto px = b.map(false);
+  return buffer::checksum({px->data(), b.width(), b.height(), b.stride(), b.format()});
+}
+
+struct Harness {
+  explicit Harness(bool atomic = true, bool verify = false, std::function<void(FakeDrm&)> setup = {}) {
+    loop = wl_event_loop_create();
+    auto f = std::make_unique<FakeDrm>();
+    fake = f.get();
+    if (setup) setup(*fake);
+    device = std::shared_ptr<output::kms::Device>(
+        output::kms::Device::adopt(std::move(f), "/dev/dri/fake0", makedev(226, 0), atomic));
+    output::KmsConfig cfg;
+    cfg.atomic = atomic;
+    cfg.verify = verify;
+    auto o = output::create_kms(loop, device, cfg);
+    if (!o) {
+      error = o.error().message();
+      return;
+    }
+    out = std::move(o.value());
+    out->set_callbacks(output::Callbacks{
+        [this](uint64_t tag, const Presented& p) {
+          events.push_back("presented " + std::to_string(tag));
+          presented[tag] = p;
+        },
+        [this](uint64_t tag) { events.push_back("discarded " + std::to_string(tag)); },
+        [this](uint64_t tag) { events.push_back("released " + std::to_string(tag)); },
+        [this](uint64_t) { vblanks++; },
+        [this](uint64_t tag, uint64_t bytes, const char* where) {
+          events.push_back("copied " + std::to_string(tag));
+          copies.push_back({tag, bytes, where});
+        },
+    });
+  }
+  ~Harness() {
+    if (out && fake != nullptr) fake->complete_flips();  // let the last flip land
+    out.reset();
+    device.reset();
+    wl_event_loop_destroy(loop);
+  }
+  // Runs whatever the event loop has ready (flip events, idle callbacks).
+  void dispatch(int timeout_ms = 0) {
+    wl_event_loop_dispatch(loop, timeout_ms);
+    wl_event_loop_dispatch_idle(loop);
+  }
+  // The display takes the frame in flight; the output hears of it.
+  void flip(uint32_t seq = 0, uint64_t t = 1'000'000'000ull) {
+    fake->complete_flips(seq, t);
+    dispatch();
+  }
+  uint64_t counter(const std::string& name) const {
+    for (const auto& [k, v] : out->counters())
+      if (k == name) return v;
+    ADD_FAILURE() << "no counter " << name;
+    return 0;
+  }
+
+  struct Copy {
+    uint64_t tag, bytes;
+    std::string where;
+  };
+  wl_event_loop* loop = nullptr;
+  FakeDrm* fake = nullptr;
+  std::shared_ptr<output::kms::Device> device;
+  std::unique_ptr<output::Output> out;
+  std::string error;
+  std::vector<std::string> events;
+  std::map<uint64_t, Presented> presented;
+  std::vector<Copy> copies;
+  int vblanks = 0;
+};
+
+// ------------------------------------------------------------------ modes
+TEST(KmsMode, ParsesRequests) {
+  auto a = output::kms::parse_mode_request("3840x2160");
+  ASSERT_TRUE(a);
+  EXPECT_EQ(a->width, 3840u);
+  EXPECT_EQ(a->height, 2160u);
+  EXPECT_FALSE(a->hz);
+  auto b = output::kms::parse_mode_request("1920x1080@59.94");
+  ASSERT_TRUE(b);
+  EXPECT_DOUBLE_EQ(*b->hz, 59.94);
+  for (const char* bad : {"", "1920", "1920x", "x1080", "1920x1080@", "1920x1080@fast", "0x10", "1920x1080@60x"})
+    EXPECT_FALSE(output::kms::parse_mode_request(bad)) << bad;
+}
+
+TEST(KmsMode, PicksPreferredOrRequested) {
+  const std::vector<drmModeModeInfo> modes = {make_mode(3840, 2160, 75, true), make_mode(3840, 2160, 60, false),
+                                              make_mode(1920, 1080, 60, false)};
+  auto pref = output::kms::pick_mode(modes, "", "Virtual-1");
+  ASSERT_TRUE(pref);
+  EXPECT_EQ(output::kms::refresh_mhz(*pref), 75000u);
+  auto sixty = output::kms::pick_mode(modes, "3840x2160@60", "Virtual-1");
+  ASSERT_TRUE(sixty);
+  EXPECT_EQ(output::kms::refresh_mhz(*sixty), 60000u);
+  auto any = output::kms::pick_mode(modes, "3840x2160", "Virtual-1");
+  ASSERT_TRUE(any);
+  EXPECT_EQ(output::kms::refresh_mhz(*any), 75000u) << "the preferred one of that size";
+  auto missing = output::kms::pick_mode(modes, "1280x720", "Virtual-1");
+  ASSERT_FALSE(missing);
+  EXPECT_NE(missing.error().message().find("mode 1280x720 is not offered by connector Virtual-1"), std::string::npos)
+      << missing.error().message();
+  EXPECT_NE(missing.error().message().find("3840x2160@75.00"), std::string::npos);
+}
+
+TEST(KmsOutput, NoConnectedConnectorIsOneClearError) {
+  Harness h(true, false, [](FakeDrm& f) { f.connected = false; });
+  EXPECT_FALSE(h.out);
+  EXPECT_NE(h.error.find("no connected connector"), std::string::npos) << h.error;
+}
+
+TEST(KmsOutput, RequestedModeNotOffered) {
+  auto loop = wl_event_loop_create();
+  auto dev = std::shared_ptr<output::kms::Device>(
+      output::kms::Device::adopt(std::make_unique<FakeDrm>(), "/dev/dri/fake0", 0, true));
+  output::KmsConfig cfg;
+  cfg.mode = "1280x720@60";
+  auto o = output::create_kms(loop, dev, cfg);
+  ASSERT_FALSE(o);
+  EXPECT_NE(o.error().message().find("is not offered"), std::string::npos) << o.error().message();
+  dev.reset();
+  wl_event_loop_destroy(loop);
+}
+
+TEST(KmsOutput, ReportsModeDeviceAndFormats) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  EXPECT_EQ(h.out->name(), "kms");
+  EXPECT_EQ(h.out->mode().width, 64u);
+  EXPECT_EQ(h.out->mode().height, 48u);
+  EXPECT_EQ(h.out->mode().refresh_mhz, 75000u);
+  ASSERT_TRUE(h.out->device());
+  EXPECT_EQ(*h.out->device(), makedev(226, 0));
+  // No IN_FORMATS: the plane's formats, linear or implicit.
+  const auto f = h.out->scanout_formats();
+  const std::vector<std::pair<uint32_t, uint64_t>> want = {{DRM_FORMAT_XRGB8888, DRM_FORMAT_MOD_LINEAR},
+                                                           {DRM_FORMAT_XRGB8888, DRM_FORMAT_MOD_INVALID}};
+  EXPECT_EQ(f, want);
+}
+
+std::vector<uint8_t> in_formats_blob(const std::vector<uint32_t>& formats,
+                                     const std::vector<std::pair<uint64_t, uint64_t>>& mods /* modifier, mask */) {
+  drm_format_modifier_blob h{};
+  h.version = FORMAT_BLOB_CURRENT;
+  h.count_formats = static_cast<uint32_t>(formats.size());
+  h.formats_offset = sizeof h;
+  h.count_modifiers = static_cast<uint32_t>(mods.size());
+  h.modifiers_offset = static_cast<uint32_t>(sizeof h + formats.size() * 4 + 7) & ~7u;
+  std::vector<uint8_t> blob(h.modifiers_offset + mods.size() * sizeof(drm_format_modifier));
+  std::memcpy(blob.data(), &h, sizeof h);
+  std::memcpy(blob.data() + h.formats_offset, formats.data(), formats.size() * 4);
+  for (size_t i = 0; i < mods.size(); ++i) {
+    drm_format_modifier m{};
+    m.modifier = mods[i].first;
+    m.formats = mods[i].second;
+    std::memcpy(blob.data() + h.modifiers_offset + i * sizeof m, &m, sizeof m);
+  }
+  return blob;
+}
+
+TEST(KmsOutput, ScanoutFormatsComeFromInFormats) {
+  const uint64_t tiled = I915_FORMAT_MOD_X_TILED;
+  Harness h(true, false, [&](FakeDrm& f) {
+    f.plane_formats = {DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888};
+    f.in_formats_blob = in_formats_blob({DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888},
+                                        {{DRM_FORMAT_MOD_LINEAR, 0b11}, {tiled, 0b01}});
+  });
+  ASSERT_TRUE(h.out) << h.error;
+  const auto f = h.out->scanout_formats();
+  auto has = [&f](uint32_t fmt, uint64_t mod) {
+    return std::find(f.begin(), f.end(), std::pair<uint32_t, uint64_t>(fmt, mod)) != f.end();
+  };
+  EXPECT_TRUE(has(DRM_FORMAT_XRGB8888, DRM_FORMAT_MOD_LINEAR));
+  EXPECT_TRUE(has(DRM_FORMAT_ARGB8888, DRM_FORMAT_MOD_LINEAR));
+  EXPECT_TRUE(has(DRM_FORMAT_XRGB8888, tiled));
+  EXPECT_FALSE(has(DRM_FORMAT_ARGB8888, tiled));
+  EXPECT_TRUE(has(DRM_FORMAT_XRGB8888, DRM_FORMAT_MOD_INVALID));
+  // A truncated blob yields nothing rather than reading past its end.
+  auto blob = in_formats_blob({DRM_FORMAT_XRGB8888}, {{DRM_FORMAT_MOD_LINEAR, 1}});
+  blob.resize(blob.size() - 4);
+  EXPECT_TRUE(output::kms::parse_in_formats(blob).empty());
+}
+
+// ------------------------------------------------------- atomic requests
+TEST(KmsOutput, FirstFrameIsATestedModesetThenNonblockingFlips) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  auto a = make_buffer(64, 48, 1);
+  h.out->present(a, 1, true);
+  ASSERT_EQ(h.fake->test_commits.size(), 1u);
+  ASSERT_EQ(h.fake->commits.size(), 1u);
+  const auto& t = h.fake->test_commits[0];
+  const auto& c = h.fake->commits[0];
+  EXPECT_EQ(t.flags, DRM_MODE_ATOMIC_TEST_ONLY | DRM_MODE_ATOMIC_ALLOW_MODESET);
+  EXPECT_EQ(c.flags, DRM_MODE_ATOMIC_NONBLOCK | DRM_MODE_PAGE_FLIP_EVENT | DRM_MODE_ATOMIC_ALLOW_MODESET);
+  EXPECT_EQ(t.props, c.props) << "the commit is exactly what was tested";
+  EXPECT_EQ(c.value(FakeDrm::kConnector, FakeDrm::kConnCrtcId), FakeDrm::kCrtc);
+  EXPECT_EQ(c.value(FakeDrm::kCrtc, FakeDrm::kCrtcActive), 1u);
+  EXPECT_NE(c.value(FakeDrm::kCrtc, FakeDrm::kCrtcModeId), UINT64_MAX);
+  EXPECT_EQ(c.value(FakeDrm::kPrimary, FakeDrm::kPlaneCrtcId), FakeDrm::kCrtc);
+  EXPECT_EQ(c.value(FakeDrm::kPrimary, FakeDrm::kSrcW), uint64_t{64} << 16) << "SRC_* is 16.16 fixed point";
+  EXPECT_EQ(c.value(FakeDrm::kPrimary, FakeDrm::kSrcH), uint64_t{48} << 16);
+  EXPECT_EQ(c.value(FakeDrm::kPrimary, FakeDrm::kCrtcW), 64u);
+  EXPECT_EQ(c.value(FakeDrm::kPrimary, FakeDrm::kCrtcH), 48u);
+  const uint64_t fb = c.value(FakeDrm::kPrimary, FakeDrm::kFbId);
+  ASSERT_EQ(h.fake->fbs.count(static_cast<uint32_t>(fb)), 1u);
+  EXPECT_EQ(h.fake->addfb_plain, 1) << "ADDFB2_MODIFIERS = 0: plain AddFB2";
+  EXPECT_EQ(h.fake->addfb_with_modifiers, 0);
+
+  h.flip();
+  ASSERT_EQ(h.presented.count(1), 1u);
+  const Presented& p = h.presented[1];
+  EXPECT_TRUE(p.zero_copy);
+  EXPECT_EQ(p.scanout, "direct");
+  EXPECT_TRUE(p.reason.empty());
+  EXPECT_TRUE(p.hw_completion);
+  EXPECT_EQ(p.time_ns, 1'000'000'000ull);
+  EXPECT_EQ(h.vblanks, 1);
+  EXPECT_TRUE(h.copies.empty());
+
+  auto b = make_buffer(64, 48, 2);
+  h.out->present(b, 2, true);
+  ASSERT_EQ(h.fake->commits.size(), 2u);
+  const auto& c2 = h.fake->commits[1];
+  EXPECT_EQ(c2.flags, DRM_MODE_ATOMIC_NONBLOCK | DRM_MODE_PAGE_FLIP_EVENT) << "no modeset after the first";
+  EXPECT_FALSE(c2.has(FakeDrm::kCrtc, FakeDrm::kCrtcModeId));
+  EXPECT_FALSE(c2.has(FakeDrm::kConnector, FakeDrm::kConnCrtcId));
+}
+
+TEST(KmsOutput, WithoutVblankSequenceAndRefreshAreZero) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->present(make_buffer(64, 48, 1), 1, true);
+  h.flip(/*seq=*/77);
+  const Presented& p = h.presented.at(1);
+  EXPECT_EQ(p.seq, 0u);
+  EXPECT_EQ(p.refresh_ns, 0u);
+  EXPECT_FALSE(p.vsync);
+  EXPECT_FALSE(p.hw_clock);
+  EXPECT_TRUE(p.hw_completion);
+}
+
+TEST(KmsOutput, WithVblankTheFlipCarriesSequenceAndRefresh) {
+  Harness h(true, false, [](FakeDrm& f) { f.vblank = true; });
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->present(make_buffer(64, 48, 1), 1, true);
+  h.flip(/*seq=*/77);
+  const Presented& p = h.presented.at(1);
+  EXPECT_EQ(p.seq, 77u);
+  EXPECT_EQ(p.refresh_ns, 13'333'333u);  // 75 Hz
+  EXPECT_TRUE(p.vsync);
+  EXPECT_TRUE(p.hw_clock);
+}
+
+// --------------------------------------------- pacing and release order
+TEST(KmsOutput, OneCommitInFlightNewestQueuedFrameWins) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  auto a = make_buffer(64, 48, 1), b = make_buffer(64, 48, 2), c = make_buffer(64, 48, 3);
+  h.out->present(a, 1, true);
+  h.out->present(b, 2, true);  // A is in flight: B waits
+  EXPECT_EQ(h.fake->commits.size(), 1u);
+  h.out->present(c, 3, true);  // replaces B, which never reaches the screen
+  EXPECT_EQ(h.fake->commits.size(), 1u);
+  EXPECT_EQ(h.events, (std::vector<std::string>{"discarded 2"}));
+  h.flip();  // A on screen; C committed from the flip handler
+  EXPECT_EQ(h.fake->commits.size(), 2u);
+  h.flip();  // C on screen: only now is A free
+  EXPECT_EQ(h.events, (std::vector<std::string>{"discarded 2", "presented 1", "released 1", "presented 3"}));
+  EXPECT_EQ(h.fake->overlapping_commits, 0);
+}
+
+TEST(KmsOutput, ReleaseOnlyAfterTheReplacingFlipCompleted) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  auto a = make_buffer(64, 48, 1), b = make_buffer(64, 48, 2);
+  h.out->present(a, 1, true);
+  h.flip();
+  h.out->present(b, 2, true);  // committed, not yet on screen
+  EXPECT_EQ(h.events, (std::vector<std::string>{"presented 1"})) << "A is still being scanned out";
+  h.flip();
+  EXPECT_EQ(h.events, (std::vector<std::string>{"presented 1", "released 1", "presented 2"}));
+}
+
+TEST(KmsOutput, EbusyIsRetriedNotLost) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  h.fake->ebusy_next = 2;
+  h.out->present(make_buffer(64, 48, 1), 1, true);
+  EXPECT_EQ(h.fake->commits.size(), 0u);
+  for (int i = 0; i < 50 && h.fake->commits.empty(); ++i) h.dispatch(5);  // the retry timer
+  ASSERT_EQ(h.fake->commits.size(), 1u);
+  h.flip();
+  EXPECT_EQ(h.events, (std::vector<std::string>{"presented 1"}));
+  EXPECT_EQ(h.counter("kms_ebusy"), 2u);
+}
+
+// ------------------------------------------------- fallback to a copy
+TEST(KmsOutput, TestOnlyRejectionFallsBackToACopyWithItsReason) {
+  Harness h(true, /*verify=*/true);
+  ASSERT_TRUE(h.out) << h.error;
+  h.fake->reject_test_only = EINVAL;
+  auto a = make_buffer(64, 48, 5);
+  h.out->present(a, 1, true);
+  ASSERT_EQ(h.copies.size(), 1u);
+  EXPECT_EQ(h.copies[0].tag, 1u);
+  EXPECT_EQ(h.copies[0].bytes, 64u * 48u * 4u);
+  EXPECT_NE(h.copies[0].where.find("memcpy: client buffer -> dumb buffer (scanout fallback: TEST_ONLY rejected"),
+            std::string::npos)
+      << h.copies[0].where;
+  // What is committed is a dumb buffer, not the client's.
+  ASSERT_EQ(h.fake->commits.size(), 1u);
+  h.flip();
+  const Presented& p = h.presented.at(1);
+  EXPECT_FALSE(p.zero_copy);
+  EXPECT_EQ(p.scanout, "copy");
+  EXPECT_NE(p.reason.find("TEST_ONLY rejected"), std::string::npos) << p.reason;
+  // --verify reads what the display shows: the copy, identical to the client's frame.
+  ASSERT_TRUE(p.checksum);
+  EXPECT_EQ(*p.checksum, checksum_of(*a));
+  ASSERT_TRUE(p.decoded_frame);
+  EXPECT_EQ(*p.decoded_frame, 5u);
+  EXPECT_EQ(h.counter("kms_test_only_rejected"), 1u);
+}
+
+TEST(KmsOutput, SharedMemoryIsNotImportedButCopied) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->present(make_buffer(64, 48, 1, buffer::Kind::shared_memory), 1, true);
+  EXPECT_EQ(h.fake->prime_imports, h.fake->dumbs_created)
+      << "a memfd is not a dma-buf: only the dumb buffer it is copied into is imported";
+  h.flip();
+  EXPECT_EQ(h.presented.at(1).scanout, "copy");
+  EXPECT_EQ(h.presented.at(1).reason, "import failed: not a dma-buf (shared memory)");
+}
+
+TEST(KmsOutput, WrongSizeAndFormatAreCopiedWithReasons) {
+  Harness h(true, true);
+  ASSERT_TRUE(h.out) << h.error;
+  auto small = make_buffer(32, 24, 9);
+  h.out->present(small, 1, true);
+  h.flip();
+  EXPECT_EQ(h.presented.at(1).reason, "size 32x24 is not the mode's 64x48");
+  EXPECT_EQ(h.copies.at(0).bytes, 32u * 24u * 4u);
+
+  auto bgr = make_buffer(64, 48, 10, buffer::Kind::dmabuf, DRM_FORMAT_XBGR8888);
+  h.out->present(bgr, 2, true);
+  h.flip();
+  const Presented& p = h.presented.at(2);
+  EXPECT_EQ(p.reason, "format XBGR8888 is not on the primary plane (it takes XRGB8888)");
+  EXPECT_NE(h.copies.at(1).where.find("convert:"), std::string::npos);
+  ASSERT_TRUE(p.decoded_frame);
+  EXPECT_EQ(*p.decoded_frame, 10u) << "the converted frame still shows the right number";
+}
+
+TEST(KmsOutput, ExplicitModifierWithoutAddfb2ModifiersIsCopied) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->present(make_buffer(64, 48, 1, buffer::Kind::dmabuf, DRM_FORMAT_XRGB8888, I915_FORMAT_MOD_X_TILED), 1, true);
+  h.flip();
+  EXPECT_NE(h.presented.at(1).reason.find("modifier"), std::string::npos) << h.presented.at(1).reason;
+}
+
+TEST(KmsOutput, ImportFailureIsCopiedAndCachedPerBuffer) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  h.fake->import_errno = EINVAL;
+  auto a = make_buffer(64, 48, 1);
+  h.out->present(a, 1, true);
+  h.flip();
+  h.out->present(a, 2, true);
+  h.flip();
+  EXPECT_EQ(h.presented.at(2).scanout, "copy");
+  EXPECT_NE(h.presented.at(2).reason.find("import failed: drmPrimeFDToHandle"), std::string::npos)
+      << h.presented.at(2).reason;
+  EXPECT_EQ(h.fake->prime_imports - h.fake->dumbs_created, 1) << "a failed import is not retried every frame";
+}
+
+TEST(KmsOutput, CopyPoolIsBoundedAndReused) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  h.fake->reject_test_only = EINVAL;
+  std::vector<std::shared_ptr<buffer::Buffer>> bufs;
+  for (int i = 0; i < 3; ++i) bufs.push_back(make_buffer(64, 48, static_cast<uint64_t>(i)));
+  for (uint64_t t = 1; t <= 12; ++t) {
+    h.out->present(bufs[t % 3], t, true);
+    if (t % 2 == 0) h.flip();
+  }
+  EXPECT_LE(h.fake->dumbs_created, 3);
+  EXPECT_EQ(h.fake->open_handles(), 0u);
+}
+
+// -------------------------------- framebuffers, GEM handles, lifetimes
+TEST(KmsOutput, FramebufferPerBufferCachedAndRemovedOnlyWhenUnused) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  auto a = make_buffer(64, 48, 1), b = make_buffer(64, 48, 2);
+  h.out->present(a, 1, true);
+  h.flip();
+  h.out->present(b, 2, true);
+  h.flip();
+  h.out->present(a, 3, true);
+  h.flip();
+  EXPECT_EQ(h.fake->addfb_plain, 2) << "one framebuffer per buffer, made once";
+  EXPECT_EQ(h.fake->open_handles(), 0u) << "GEM handles are closed right after AddFB2";
+  EXPECT_EQ(h.fake->bad_handle_closes, 0);
+  const uint32_t fb_a = h.fake->plane_fb;
+  // The client destroys A's wl_buffer while A is on screen: A's framebuffer
+  // must survive until the flip that replaces it completed.
+  a.reset();
+  h.out->present(b, 4, true);
+  EXPECT_EQ(h.fake->fbs.count(fb_a), 1u) << "still scanned out";
+  h.flip();
+  EXPECT_EQ(h.fake->fbs.count(fb_a), 0u) << "removed once nothing shows it";
+  EXPECT_EQ(h.counter("kms_fbs_live"), 1u);
+  EXPECT_EQ(h.fake->rmfb_unknown, 0);
+}
+
+TEST(KmsOutput, AddressReuseDoesNotReturnAStaleFramebuffer) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  for (uint64_t t = 1; t <= 6; ++t) {
+    auto b = make_buffer(64, 48, t);  // often at the address the previous one had
+    h.out->present(b, t, true);
+    const uint32_t fb = static_cast<uint32_t>(h.fake->commits.back().value(FakeDrm::kPrimary, FakeDrm::kFbId));
+    EXPECT_EQ(h.fake->fbs.at(fb).object, [&] {
+      struct stat st {};
+      ::fstat(b->desc().planes[0].fd.get(), &st);
+      return st.st_ino;
+    }()) << "frame " << t << " shows its own buffer";
+    b.reset();
+    h.flip();
+  }
+  EXPECT_LE(h.counter("kms_fbs_live"), 2u);
+}
+
+TEST(KmsFramebuffer, SharedHandleOfMultiPlaneBufferIsClosedOnce) {
+  FakeDrm fake;
+  buffer::Dmabuf d;
+  d.width = 16;
+  d.height = 16;
+  d.format = DRM_FORMAT_XRGB8888;
+  d.modifier = DRM_FORMAT_MOD_LINEAR;
+  d.num_planes = 2;  // two planes in one dma-buf: the kernel gives one handle
+  const int fd = ::memfd_create("two-planes", MFD_CLOEXEC);
+  ASSERT_EQ(::ftruncate(fd, 4096 * 2), 0);
+  d.planes[0].fd = UniqueFd{fd};
+  d.planes[1].fd = d.planes[0].fd.dup_cloexec();
+  d.planes[0].stride = d.planes[1].stride = 64;
+  d.planes[1].offset = 4096;
+  output::kms::FramebufferCounters n;
+  auto fb = output::kms::Framebuffer::import(fake, d, false, &n);
+  ASSERT_TRUE(fb) << fb.error().message();
+  EXPECT_EQ(fake.open_handles(), 0u);
+  EXPECT_EQ(fake.bad_handle_closes, 0) << "the shared handle is closed exactly once";
+  EXPECT_EQ(n.gem_handles_opened, 1u);
+  EXPECT_EQ(n.gem_handles_closed, 1u);
+  const uint32_t id = (*fb)->id();
+  fb.value().reset();
+  EXPECT_EQ(fake.fbs.count(id), 0u) << "RmFB in the destructor";
+}
+
+TEST(KmsFramebuffer, HandlesAreClosedWhenAddfbFails) {
+  FakeDrm fake;
+  fake.addfb_errno = EINVAL;
+  auto b = make_buffer(16, 16, 0);
+  auto fb = output::kms::Framebuffer::import(fake, b->desc(), false);
+  EXPECT_FALSE(fb);
+  EXPECT_EQ(fake.open_handles(), 0u);
+}
+
+TEST(KmsFramebuffer, ModifiersOnlyWhenTheDeviceTakesThem) {
+  FakeDrm fake;
+  auto linear = make_buffer(16, 16, 0);
+  ASSERT_TRUE(output::kms::Framebuffer::import(fake, linear->desc(), false));
+  EXPECT_EQ(fake.addfb_plain, 1);
+  auto tiled = make_buffer(16, 16, 0, buffer::Kind::dmabuf, DRM_FORMAT_XRGB8888, I915_FORMAT_MOD_X_TILED);
+  auto r = output::kms::Framebuffer::import(fake, tiled->desc(), false);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().message().find("ADDFB2_MODIFIERS = 0"), std::string::npos) << r.error().message();
+  EXPECT_EQ(fake.prime_imports, 1) << "refused before importing";
+  fake.addfb2_modifiers = 1;
+  ASSERT_TRUE(output::kms::Framebuffer::import(fake, tiled->desc(), true));
+  EXPECT_EQ(fake.addfb_with_modifiers, 1);
+  EXPECT_EQ(fake.open_handles(), 0u);
+}
+
+TEST(KmsDumb, AllocatesMappedDmabufsAndKeepsNoHandle) {
+  auto dev = std::shared_ptr<output::kms::Device>(
+      output::kms::Device::adopt(std::make_unique<FakeDrm>(), "/dev/dri/fake0", 0, true));
+  auto& fake = static_cast<FakeDrm&>(dev->drm());
+  auto alloc = output::kms::create_dumb_allocator(dev);
+  auto b = alloc->allocate(64, 48, DRM_FORMAT_XRGB8888, {});
+  ASSERT_TRUE(b) << b.error().message();
+  EXPECT_EQ((*b)->kind(), buffer::Kind::dmabuf);
+  EXPECT_TRUE((*b)->mapped());
+  EXPECT_EQ((*b)->stride(), 256u);
+  EXPECT_EQ(fake.open_handles(), 0u) << "the dma-buf holds the memory, not a GEM handle";
+  // 24-bit frames, which this device refuses as dumb buffers, go to shared memory.
+  auto rgb = alloc->allocate(64, 48, DRM_FORMAT_RGB888, {});
+  ASSERT_TRUE(rgb) << rgb.error().message();
+  EXPECT_EQ((*rgb)->kind(), buffer::Kind::shared_memory);
+  // Once the device is gone, allocation says so instead of crashing.
+  dev.reset();
+  EXPECT_FALSE(alloc->allocate(64, 48, DRM_FORMAT_XRGB8888, {}));
+}
+
+TEST(KmsOutput, ScanoutBuffersFromTheDumbAllocatorGoOnThePlaneDirectly) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  auto alloc = h.out->scanout_allocator();
+  ASSERT_TRUE(alloc);
+  auto b = (*alloc)->allocate(64, 48, DRM_FORMAT_XRGB8888, {});
+  ASSERT_TRUE(b);
+  h.out->present(std::shared_ptr<buffer::Buffer>(std::move(b.value())), 1, /*client_owned=*/false);
+  h.flip();
+  EXPECT_EQ(h.presented.at(1).scanout, "direct");
+  EXPECT_FALSE(h.presented.at(1).zero_copy) << "direct, but the compositor's copy, not the client's buffer";
+  EXPECT_TRUE(h.copies.empty());
+}
+
+// ------------------------------------------------------------ withdraw
+TEST(KmsOutput, WithdrawBlanksAndReleasesAfterTheBlankFlip) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  auto a = make_buffer(64, 48, 1);
+  h.out->present(a, 1, true);
+  h.flip();
+  h.out->withdraw(1);
+  EXPECT_EQ(h.events, (std::vector<std::string>{"presented 1"})) << "A is on screen until the blank frame is";
+  ASSERT_EQ(h.fake->commits.size(), 2u);
+  h.flip();
+  EXPECT_EQ(h.events, (std::vector<std::string>{"presented 1", "released 1"}));
+  EXPECT_TRUE(h.copies.empty()) << "blanking is not a copy of pixels";
+}
+
+TEST(KmsOutput, WithdrawOfQueuedAndInFlightFrames) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  auto a = make_buffer(64, 48, 1), b = make_buffer(64, 48, 2);
+  h.out->present(a, 1, true);
+  h.out->present(b, 2, true);
+  h.out->withdraw(2);
+  h.out->withdraw(1);
+  EXPECT_EQ(h.events, (std::vector<std::string>{"discarded 2"}));
+  h.flip();  // A reaches the screen, and is replaced by black at once
+  h.flip();
+  EXPECT_EQ(h.events, (std::vector<std::string>{"discarded 2", "presented 1", "released 1"}));
+}
+
+// ------------------------------------------------------------ legacy
+TEST(KmsOutput, LegacySetCrtcThenPageFlips) {
+  Harness h(/*atomic=*/false);
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->present(make_buffer(64, 48, 1), 1, true);
+  EXPECT_TRUE(h.fake->commits.empty());
+  ASSERT_EQ(h.fake->set_crtcs.size(), 1u);
+  EXPECT_TRUE(h.fake->set_crtcs[0].has_mode);
+  EXPECT_EQ(h.fake->set_crtcs[0].connectors, std::vector<uint32_t>{FakeDrm::kConnector});
+  EXPECT_TRUE(h.events.empty()) << "reported from the event loop, not from inside present()";
+  h.dispatch();
+  EXPECT_EQ(h.events, (std::vector<std::string>{"presented 1"}));
+  h.out->present(make_buffer(64, 48, 2), 2, true);
+  ASSERT_EQ(h.fake->page_flips.size(), 1u);
+  EXPECT_EQ(h.fake->page_flips[0].flags, static_cast<uint32_t>(DRM_MODE_PAGE_FLIP_EVENT));
+  h.flip();
+  EXPECT_EQ(h.events, (std::vector<std::string>{"presented 1", "released 1", "presented 2"}));
+  EXPECT_TRUE(h.fake->test_commits.empty()) << "legacy has no TEST_ONLY";
+}
+
+TEST(KmsOutput, NoAtomicDriverFallsBackToLegacy) {
+  Harness h(true, false, [](FakeDrm& f) { f.atomic_supported = false; });
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->present(make_buffer(64, 48, 1), 1, true);
+  EXPECT_EQ(h.fake->set_crtcs.size(), 1u);
+  EXPECT_TRUE(h.fake->commits.empty());
+}
+
+TEST(KmsOutput, LegacyPageFlipRefusalFallsBackToACopy) {
+  Harness h(false);
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->present(make_buffer(64, 48, 1), 1, true);
+  h.dispatch();
+  // The driver refuses the client's buffer at flip time (no TEST_ONLY in legacy).
+  h.fake->fail_commit_errno = EINVAL;
+  h.out->present(make_buffer(64, 48, 2), 2, true);
+  // Both the direct flip and the copy's flip fail here (the fake refuses all):
+  // the frame is reported discarded, never silently lost.
+  EXPECT_EQ(h.events.back(), "discarded 2");
+  EXPECT_EQ(h.counter("kms_commit_failures"), 2u);
+}
+
+// ------------------------------------------------------------ restore
+TEST(KmsOutput, RestoresThePreviousFramebufferAndModeAtExit) {
+  Harness h(true, false, [](FakeDrm& f) { f.set_initial_fb(); });
+  ASSERT_TRUE(h.out) << h.error;
+  const uint32_t console = h.fake->initial_fb;
+  h.out->present(make_buffer(64, 48, 1), 1, true);
+  h.flip();
+  FakeDrm* fake = h.fake;
+  auto keep = h.device;  // look at the fake after the output is gone
+  h.out.reset();
+  ASSERT_FALSE(fake->set_crtcs.empty());
+  EXPECT_EQ(fake->set_crtcs.back().fb, console);
+  EXPECT_TRUE(fake->set_crtcs.back().has_mode);
+  EXPECT_EQ(fake->plane_fb, console);
+  EXPECT_EQ(fake->fbs.size(), 1u) << "only the console's framebuffer is left";
+  EXPECT_EQ(fake->open_handles(), 0u);
+}
+
+TEST(KmsOutput, TurnsTheCrtcOffAtExitIfItWasOff) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->present(make_buffer(64, 48, 1), 1, true);
+  h.flip();
+  FakeDrm* fake = h.fake;
+  auto keep = h.device;
+  h.out.reset();
+  const auto& last = fake->commits.back();
+  EXPECT_EQ(last.value(FakeDrm::kCrtc, FakeDrm::kCrtcActive), 0u);
+  EXPECT_EQ(last.value(FakeDrm::kPrimary, FakeDrm::kFbId), 0u);
+  EXPECT_TRUE(last.flags & DRM_MODE_ATOMIC_ALLOW_MODESET);
+  EXPECT_FALSE(fake->crtc_active);
+  EXPECT_TRUE(fake->fbs.empty());
+}
+
+TEST(KmsOutput, ExitWaitsForTheFlipInFlightBeforeRemovingFramebuffers) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->present(make_buffer(64, 48, 1), 1, true);
+  h.fake->complete_flips();  // the event is there, but not yet handled
+  FakeDrm* fake = h.fake;
+  auto keep = h.device;
+  h.out.reset();
+  const auto& ops = fake->ops;
+  const auto event = std::find(ops.begin(), ops.end(), "event");
+  const auto rmfb = std::find_if(ops.begin(), ops.end(), [](const std::string& s) { return s.rfind("rmfb", 0) == 0; });
+  ASSERT_NE(event, ops.end());
+  ASSERT_NE(rmfb, ops.end());
+  EXPECT_LT(event - ops.begin(), rmfb - ops.begin());
+}
+
+TEST(KmsOutput, NothingIsTouchedAtExitIfNothingWasShown) {
+  Harness h(true, false, [](FakeDrm& f) { f.set_initial_fb(); });
+  ASSERT_TRUE(h.out) << h.error;
+  FakeDrm* fake = h.fake;
+  auto keep = h.device;
+  h.out.reset();
+  EXPECT_TRUE(fake->commits.empty());
+  EXPECT_TRUE(fake->set_crtcs.empty());
+}
+
+TEST(KmsOutput, ScheduleVblankWithNothingToFlipStillCallsBack) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->schedule_vblank();
+  for (int i = 0; i < 20 && h.vblanks == 0; ++i) h.dispatch(10);
+  EXPECT_EQ(h.vblanks, 1);
+}
+
+}  // namespace
+}  // namespace zc::test
