@@ -129,6 +129,8 @@ int main(int argc, char** argv) {
                      {"clients_disconnected", c.clients_disconnected}};
     j["fds_at_start"] = fds_at_start;
     j["fds_at_end"] = fds_at_end;
+    j["output_counters"] = nlohmann::json::object();
+    for (const auto& [k, v] : (*server)->output().counters()) j["output_counters"][k] = v;
     if (!no_ledger) j["ledger"] = ledger->to_json();
     std::ofstream f(stats_path);
     f << j.dump() << '\n';
