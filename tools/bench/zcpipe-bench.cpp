@@ -10,6 +10,7 @@
 //           at most 1.5x, i.e. the baseline is as fast as copying can be.
 #include <CLI/CLI.hpp>
 #include <fmt/core.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -139,7 +140,23 @@ int main(int argc, char** argv) {
   app.add_option("--socket-frames", socket_frames, "Frames per socket pipeline run")->capture_default_str();
   app.add_option("--repeats", repeats, "Runs of each measurement (the median is used)")->check(CLI::Range(1, 20))->capture_default_str();
   app.add_option("--bin-dir", bin_dir, "Directory with zcpipe-compositor and zcpipe-client")->capture_default_str();
+  int cpu = 0;
+  app.add_option("--cpu", cpu, "Pin every process of the benchmark to this CPU (-1: no pinning). Cross-CPU wakeups cost "
+                               "more than the work measured and vary with the machine's load; one CPU keeps both sides comparable")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
+  if (cpu >= 0) {
+    // Inherited by the children (the bare round trip's peer, the compositor
+    // and the client), so both measurements run under the same conditions.
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    if (::sched_setaffinity(0, sizeof set, &set) != 0) {
+      std::cerr << "zcpipe-bench: cannot pin to CPU " << cpu << ": " << std::strerror(errno) << "\n";
+      return 1;
+    }
+    fmt::print("all processes pinned to CPU {} (--cpu -1 to let them spread)\n", cpu);
+  }
   const size_t frame_bytes = size_t{width} * height * 4;
 
   zc::demo::RunOptions o;
