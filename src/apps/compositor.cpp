@@ -115,6 +115,7 @@ int main(int argc, char** argv) {
     nlohmann::json j;
     j["process"] = "compositor";
     j["output"] = out_name;
+    j["output_description"] = (*server)->output().description();
     j["mode"] = {{"width", mode.width}, {"height", mode.height}, {"refresh_hz", mode.refresh_mhz / 1000.0}};
     j["verify"] = verify;
     j["counters"] = {{"commits", c.commits},

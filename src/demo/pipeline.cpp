@@ -144,6 +144,7 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
   run["transport"] = o.transport;
   run["chunk"] = o.chunk;
   run["output"] = compositor.value("output", o.output);
+  run["output_description"] = compositor.value("output_description", "");
   // The mode the output really ran (a KMS mode's refresh, not --refresh).
   run["refresh_hz"] = compositor.contains("mode") ? compositor["mode"].value("refresh_hz", 0.0) : static_cast<double>(o.refresh);
   run["allocator"] = client.value("allocator", "");

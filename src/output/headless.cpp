@@ -37,6 +37,7 @@ class HeadlessOutput final : public Output {
   }
 
   std::string name() const override { return "headless"; }
+  std::string description() const override { return "headless: a virtual display, no DRM device"; }
   Mode mode() const override {
     return Mode{cfg_.width, cfg_.height, cfg_.refresh_hz * 1000};
   }

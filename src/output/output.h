@@ -63,6 +63,8 @@ class Output {
  public:
   virtual ~Output() = default;
   virtual std::string name() const = 0;  // "headless", "kms"
+  // One line for reports: the device, driver, connector and mode behind it.
+  virtual std::string description() const { return name(); }
   virtual Mode mode() const = 0;
   // The DRM device behind this output (for linux-dmabuf feedback), if any.
   virtual std::optional<dev_t> device() const { return std::nullopt; }

@@ -354,6 +354,7 @@ std::string render_html(const json& doc) {
   if (!runs.empty()) {
     const json& r0 = runs[0];
     fact("output", esc(r0.value("output", "")) + (r0.value("refresh_hz", 0.0) > 0 ? fmt::format(" at {:g} Hz", r0.value("refresh_hz", 0.0)) : " (unpaced)"));
+    fact("display", esc(r0.value("output_description", "")));
     fact("frame", fmt::format("{}x{} {}, {} bytes", r0.value("width", 0), r0.value("height", 0), esc(r0.value("format", "")), num(doc, "/runs/0/frame_bytes")));
   }
   for (size_t i = 0; i < runs.size(); ++i)

@@ -154,6 +154,7 @@ class KmsOutput final : public Output {
   Result<void> init();
 
   std::string name() const override { return "kms"; }
+  std::string description() const override { return description_; }
   Mode mode() const override { return Mode{mode_.hdisplay, mode_.vdisplay, refresh_mhz(mode_)}; }
   std::optional<dev_t> device() const override { return dev_->dev(); }
   std::vector<std::pair<uint32_t, uint64_t>> scanout_formats() const override { return formats_; }
@@ -227,6 +228,7 @@ class KmsOutput final : public Output {
 
   uint32_t connector_id_ = 0, crtc_id_ = 0, crtc_index_ = 0, plane_id_ = 0;
   std::string connector_name_;
+  std::string description_ = "kms";
   drmModeModeInfo mode_{};
   uint32_t mode_blob_ = 0;
   PropertyTable<ConnectorProp> conn_props_;
@@ -303,6 +305,8 @@ Result<void> KmsOutput::init() {
 
   std::string fmts;
   for (uint32_t f : plane_formats_) fmts += (fmts.empty() ? "" : " ") + format_name(f);
+  description_ = fmt::format("kms: {} (driver {}), connector {}, mode {}, {}", dev_->path(), drm_.driver_name(),
+                             connector_name_, mode_name(mode_), atomic_ ? "atomic" : "legacy");
   log::info("kms: {} ({}, {}): {} {}, CRTC {}, primary plane {} [{}], {}{}{}", dev_->path(), drm_.driver_name(),
             dev_->access(), connector_name_, mode_name(mode_), crtc_id_, plane_id_, fmts,
             atomic_ ? "atomic" : "legacy", dev_->caps().addfb2_modifiers ? "" : ", no ADDFB2 modifiers",
