@@ -27,61 +27,11 @@
 #include "common/result.h"
 #include "common/unique_fd.h"
 #include "stats/ledger.h"
+#include "screendump.h"
 
 namespace {
 
 constexpr int kSkip = 77;
-
-zc::Result<std::string> request_screendump(const std::string& name) {
-  const char* port = std::getenv("ZCPIPE_VM_CTL");
-  if (port == nullptr) return zc::Error{0, "ZCPIPE_VM_CTL is not set (not inside tools/vm-run)"};
-  zc::UniqueFd fd;
-  for (int tries = 0; tries < 100; ++tries) {
-    fd = zc::UniqueFd{::open(port, O_RDWR | O_CLOEXEC | O_NOCTTY)};
-    if (fd || errno != EBUSY) break;
-    ::usleep(100'000);
-  }
-  if (!fd) return zc::Error::from_errno(std::string("cannot open ") + port);
-  const std::string request = "screendump " + name + "\n";
-  if (::write(fd.get(), request.data(), request.size()) != static_cast<ssize_t>(request.size()))
-    return zc::Error::from_errno("writing the screendump request");
-  std::string reply;
-  char c = 0;
-  while (reply.size() < 4096) {
-    pollfd pfd{fd.get(), POLLIN, 0};
-    if (::poll(&pfd, 1, 60'000) <= 0) return zc::Error{ETIMEDOUT, "no reply from the host"};
-    if (::read(fd.get(), &c, 1) != 1) return zc::Error::from_errno("reading the reply");
-    if (c == '\n') break;
-    reply += c;
-  }
-  if (reply.rfind("ok ", 0) != 0) return zc::Error{0, "host: " + reply};
-  return reply.substr(3);
-}
-
-// The PPM as XRGB8888 words, row after row.
-zc::Result<std::vector<uint32_t>> read_ppm(const std::string& path, uint32_t& w, uint32_t& h) {
-  zc::UniqueFd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (!fd) return zc::Error::from_errno("cannot open " + path);
-  const off_t size = ::lseek(fd.get(), 0, SEEK_END);
-  ::lseek(fd.get(), 0, SEEK_SET);
-  std::vector<uint8_t> data(static_cast<size_t>(size));
-  for (size_t got = 0; got < data.size();) {
-    const ssize_t n = ::read(fd.get(), data.data() + got, data.size() - got);
-    if (n <= 0) return zc::Error::from_errno("reading " + path);
-    got += static_cast<size_t>(n);
-  }
-  unsigned maxval = 0;
-  int header = 0;
-  const std::string head(data.begin(), data.begin() + 64);
-  if (std::sscanf(head.c_str(), "P6 %u %u %u%n", &w, &h, &maxval, &header) != 3 || maxval != 255)
-    return zc::Error{0, path + ": not a P6 PPM"};
-  ++header;
-  if (data.size() - static_cast<size_t>(header) != size_t{w} * h * 3) return zc::Error{0, path + ": truncated"};
-  std::vector<uint32_t> px(size_t{w} * h);
-  const uint8_t* p = data.data() + header;
-  for (size_t i = 0; i < px.size(); ++i) px[i] = uint32_t{p[3 * i]} << 16 | uint32_t{p[3 * i + 1]} << 8 | p[3 * i + 2];
-  return px;
-}
 
 }  // namespace
 
@@ -150,13 +100,16 @@ int main(int argc, char** argv) {
       rc = 1;
     } else {
       // The client is still connected: its last frame is on screen.
-      auto path = request_screendump("kms-" + transport + ".ppm");
-      uint32_t w = 0, h = 0;
-      auto px = path ? read_ppm(*path, w, h) : Result<std::vector<uint32_t>>(path.error());
-      if (!px) {
-        std::printf("FAIL: screendump: %s\n", px.error().message().c_str());
+      auto path = zcvm::request_screendump("kms-" + transport + ".ppm");
+      auto ppm = path ? zcvm::read_ppm(*path) : Result<zcvm::Ppm>(path.error());
+      if (!ppm) {
+        std::printf("FAIL: screendump: %s\n", ppm.error().message().c_str());
         rc = 1;
       } else {
+        const uint32_t w = ppm->width, h = ppm->height;
+        std::vector<uint32_t> shown_px(size_t{w} * h);
+        for (size_t i = 0; i < shown_px.size(); ++i) shown_px[i] = ppm->pixel(i);
+        const std::vector<uint32_t>* px = &shown_px;
         const buffer::ConstPixelView shown{reinterpret_cast<const uint8_t*>(px->data()), w, h, w * 4,
                                            0x34325258 /* XRGB8888 */};
         const auto n = buffer::decode_pattern(shown);

@@ -33,6 +33,7 @@
 #include "common/result.h"
 #include "common/clock.h"
 #include "common/unique_fd.h"
+#include "screendump.h"
 
 namespace {
 
@@ -56,69 +57,6 @@ struct Stop {
 [[noreturn]] void fail(const std::string& why) { throw Stop{1, "FAIL: " + why}; }
 
 std::string errno_text(const char* what) { return fmt::format("{}: {}", what, std::strerror(errno)); }
-
-// Asks tools/vm-run for a screendump over the zcpipe.ctl virtio-serial port
-// (one line out, one line back) and returns the guest path of the PPM.
-zc::Result<std::string> request_screendump(const std::string& name) {
-  const char* port = std::getenv("ZCPIPE_VM_CTL");
-  if (port == nullptr) return zc::Error{0, "ZCPIPE_VM_CTL is not set (not inside tools/vm-run)"};
-  // A virtio port has one opener at a time: wait while another check uses it.
-  zc::UniqueFd fd;
-  for (int tries = 0; tries < 100; ++tries) {
-    fd = zc::UniqueFd{::open(port, O_RDWR | O_CLOEXEC | O_NOCTTY)};
-    if (fd || errno != EBUSY) break;
-    ::usleep(100'000);
-  }
-  if (!fd) return zc::Error::from_errno(std::string("cannot open ") + port);
-  const std::string request = "screendump " + name + "\n";
-  if (::write(fd.get(), request.data(), request.size()) != static_cast<ssize_t>(request.size()))
-    return zc::Error::from_errno("writing the screendump request");
-  std::string reply;
-  char c = 0;
-  while (reply.size() < 4096) {
-    pollfd pfd{fd.get(), POLLIN, 0};
-    if (::poll(&pfd, 1, 60'000) <= 0) return zc::Error{ETIMEDOUT, "no reply from the host"};
-    if (::read(fd.get(), &c, 1) != 1) return zc::Error::from_errno("reading the reply");
-    if (c == '\n') break;
-    reply += c;
-  }
-  if (reply.rfind("ok ", 0) != 0) return zc::Error{0, "host: " + reply};
-  return reply.substr(3);
-}
-
-struct Ppm {
-  uint32_t width = 0, height = 0;
-  std::vector<uint8_t> rgb;
-};
-
-// QEMU writes "P6\n<width> <height>\n255\n" and then R, G, B bytes, top row
-// first. The file is 25 MB; it is read in large blocks (a byte-wise stream
-// iterator costs seconds under TCG).
-zc::Result<Ppm> read_ppm(const std::string& path) {
-  zc::UniqueFd fd{::open(path.c_str(), O_RDONLY | O_CLOEXEC)};
-  if (!fd) return zc::Error::from_errno("cannot open " + path);
-  const off_t size = ::lseek(fd.get(), 0, SEEK_END);
-  if (size <= 0 || ::lseek(fd.get(), 0, SEEK_SET) != 0) return zc::Error::from_errno("cannot size " + path);
-  std::vector<uint8_t> data(static_cast<size_t>(size));
-  for (size_t got = 0; got < data.size();) {
-    const ssize_t n = ::read(fd.get(), data.data() + got, data.size() - got);
-    if (n <= 0) return zc::Error::from_errno("reading " + path);
-    got += static_cast<size_t>(n);
-  }
-  Ppm p;
-  unsigned maxval = 0;
-  int header = 0;
-  const std::string head(data.begin(), data.begin() + static_cast<std::ptrdiff_t>(std::min<size_t>(data.size(), 64)));
-  if (std::sscanf(head.c_str(), "P6 %u %u %u%n", &p.width, &p.height, &maxval, &header) != 3 || maxval != 255)
-    return zc::Error{0, path + ": not an 8-bit binary PPM (P6)"};
-  ++header;  // the single whitespace byte before the pixels
-  if (data.size() - static_cast<size_t>(header) != size_t{p.width} * p.height * 3)
-    return zc::Error{0, fmt::format("{}: {} bytes of pixels for {}x{}", path, data.size() - static_cast<size_t>(header),
-                                    p.width, p.height)};
-  data.erase(data.begin(), data.begin() + header);
-  p.rgb = std::move(data);
-  return p;
-}
 
 // Owns everything we create on the device and undoes it in reverse order,
 // including the CRTC state we changed.
@@ -231,9 +169,9 @@ void run(const std::string& device) {
              kWidth, kHeight, scanout.pitch(), fill_ms, connector_id, crtc_id, mode.name, mode.vrefresh, set_ms);
 
   t = zc::monotonic_ns();
-  auto path = request_screendump("screendump-roundtrip.ppm");
+  auto path = zcvm::request_screendump("screendump-roundtrip.ppm");
   if (!path) fail("screendump: " + path.error().message());
-  auto ppm = read_ppm(*path);
+  auto ppm = zcvm::read_ppm(*path);
   if (!ppm) fail(ppm.error().message());
   fmt::print("screendump {} ({}x{}) in {:.0f} ms\n", *path, ppm->width, ppm->height,
              static_cast<double>(zc::monotonic_ns() - t) / 1e6);
@@ -244,8 +182,7 @@ void run(const std::string& device) {
   uint64_t bad = 0;
   for (uint32_t y = 0; y < kHeight; ++y) {
     for (uint32_t x = 0; x < kWidth; ++x) {
-      const uint8_t* p = &ppm->rgb[(size_t{y} * kWidth + x) * 3];
-      const uint32_t got = uint32_t{p[0]} << 16 | uint32_t{p[1]} << 8 | p[2];
+      const uint32_t got = ppm->pixel(size_t{y} * kWidth + x);
       const uint32_t want = pattern(x, y);
       if (got == want) continue;
       if (bad < 5) fmt::print("  pixel ({}, {}): display 0x{:06x}, buffer 0x{:06x}\n", x, y, got, want);
