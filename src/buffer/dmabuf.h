@@ -28,6 +28,9 @@ struct Dmabuf {
   uint64_t modifier = 0;   // DRM_FORMAT_MOD_*; INVALID = implicit layout
   uint32_t num_planes = 0;
   std::array<Plane, kMaxPlanes> planes{};
+  // Rows are stored bottom-up (linux-dmabuf's Y_INVERT flag; what OpenGL
+  // renders): row 0 in memory is the bottom of the image.
+  bool y_invert = false;
 
   // Bytes of plane 0 a reader touches: offset + stride * height.
   uint64_t plane0_extent() const;

@@ -10,6 +10,17 @@ namespace {
 ParamsError protocol(uint32_t code, std::string msg) {
   return ParamsError{ParamsError::Kind::protocol, code, std::move(msg)};
 }
+
+// "interlaced, bottom_first, 0x8" for the bits of a flags value.
+std::string flag_names(uint32_t flags) {
+  std::string out;
+  auto add = [&out](const std::string& n) { out += (out.empty() ? "" : ", ") + n; };
+  if (flags & ZWP_LINUX_BUFFER_PARAMS_V1_FLAGS_Y_INVERT) add("y_invert");
+  if (flags & ZWP_LINUX_BUFFER_PARAMS_V1_FLAGS_INTERLACED) add("interlaced");
+  if (flags & ZWP_LINUX_BUFFER_PARAMS_V1_FLAGS_BOTTOM_FIRST) add("bottom_first");
+  if (const uint32_t rest = flags & ~7u; rest != 0) add(fmt::format("unknown bits 0x{:x}", rest));
+  return out;
+}
 }  // namespace
 
 std::optional<ParamsError> check_add(const ParamsState& s, uint32_t plane_idx, uint64_t modifier) {
@@ -78,11 +89,15 @@ std::optional<ParamsError> check_create(ParamsState& s, int32_t width, int32_t h
                                   i, p.offset, p.stride, h, extent, size));
   }
 
-  // Flags ask for transformations scanout cannot do (y-invert, interlacing):
-  // a well-formed request we cannot honour, i.e. an import failure.
-  if (flags != 0)
+  // Y_INVERT (rows stored bottom-up, as OpenGL renders them) is accepted:
+  // the output shows such a buffer right way up (a KMS plane cannot, so it
+  // is copied with its rows reversed). Interlaced fields are another matter:
+  // a well-formed request this compositor cannot honour, i.e. an import
+  // failure, as is any bit the protocol does not define.
+  if (const uint32_t unsupported = flags & ~uint32_t{ZWP_LINUX_BUFFER_PARAMS_V1_FLAGS_Y_INVERT}; unsupported != 0)
     return ParamsError{ParamsError::Kind::import, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_WL_BUFFER,
-                       fmt::format("flags 0x{:x} (y_invert/interlaced/bottom_first) are not supported", flags)};
+                       fmt::format("flags 0x{:x} are not supported ({}): only y_invert (0x1) is", flags,
+                                   flag_names(unsupported))};
 
   out = buffer::Dmabuf{};
   out.width = static_cast<uint32_t>(width);
@@ -90,6 +105,7 @@ std::optional<ParamsError> check_create(ParamsState& s, int32_t width, int32_t h
   out.format = format;
   out.modifier = modifier;
   out.num_planes = count;
+  out.y_invert = (flags & ZWP_LINUX_BUFFER_PARAMS_V1_FLAGS_Y_INVERT) != 0;
   for (uint32_t i = 0; i < count; ++i) {
     out.planes[i].fd = std::move(s.planes[i].fd);
     out.planes[i].offset = s.planes[i].offset;

@@ -89,10 +89,10 @@ const std::vector<BadCase>& bad_cases() {
          add(p, 0, /*offset=*/4);
          immed(p);
        }},
-      {"create_immed with y_invert", ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_WL_BUFFER, 0,
+      {"create_immed of an interlaced buffer", ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_WL_BUFFER, 0,
        [](auto* p) {
          add(p, 0);
-         immed(p, kW, kH, kXrgb, ZWP_LINUX_BUFFER_PARAMS_V1_FLAGS_Y_INVERT);
+         immed(p, kW, kH, kXrgb, ZWP_LINUX_BUFFER_PARAMS_V1_FLAGS_INTERLACED);
        }},
   };
   return cases;
@@ -143,13 +143,13 @@ TEST(DmabufErrors, EachBadRequestFailsOnlyItsOwnClient) {
   // A well-formed buffer the compositor cannot use, asked for with create:
   // a `failed` event, not a protocol error; the connection stays usable.
   {
-    SCOPED_TRACE("create with y_invert");
+    SCOPED_TRACE("create of an interlaced buffer");
     Conn conn(comp.socket_path());
     Outcome bad, ok;
     zwp_linux_buffer_params_v1* p = zwp_linux_dmabuf_v1_create_params(conn.dmabuf());
     zwp_linux_buffer_params_v1_add_listener(p, &kParamsListener, &bad);
     add(p, 0);
-    zwp_linux_buffer_params_v1_create(p, kW, kH, kXrgb, ZWP_LINUX_BUFFER_PARAMS_V1_FLAGS_Y_INVERT);
+    zwp_linux_buffer_params_v1_create(p, kW, kH, kXrgb, ZWP_LINUX_BUFFER_PARAMS_V1_FLAGS_INTERLACED);
     EXPECT_EQ(conn.roundtrip(), 0);
     EXPECT_EQ(bad.failed, 1);
     EXPECT_EQ(bad.created, 0);

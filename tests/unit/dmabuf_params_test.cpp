@@ -10,6 +10,8 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "linux-dmabuf-unstable-v1-server-protocol.h"
 #include "server/dmabuf_params.h"
@@ -341,14 +343,33 @@ TEST(DmabufParams, UnsizableFdSkipsTheBoundsCheck) {
 
 // ---------------------------------------------------------------- flags
 
-TEST(DmabufParams, NonZeroFlagsAreAnImportFailureNotAProtocolError) {
-  for (uint32_t flags : {1u, 2u, 4u, 7u}) {
+TEST(DmabufParams, YInvertIsAcceptedAndRecorded) {
+  ParamsState s = valid_state();
+  buffer::Dmabuf out;
+  const auto err = check_create(s, 64, 64, DRM_FORMAT_XRGB8888, ZWP_LINUX_BUFFER_PARAMS_V1_FLAGS_Y_INVERT,
+                                linear_rgb32, out);
+  ASSERT_FALSE(err.has_value()) << err->message;
+  EXPECT_TRUE(out.y_invert);
+  ParamsState t = valid_state();
+  buffer::Dmabuf plain;
+  ASSERT_FALSE(check_create(t, 64, 64, DRM_FORMAT_XRGB8888, 0, linear_rgb32, plain).has_value());
+  EXPECT_FALSE(plain.y_invert);
+}
+
+TEST(DmabufParams, OtherFlagsAreAnImportFailureNamingThem) {
+  const std::vector<std::pair<uint32_t, std::string>> cases = {
+      {2u, "flags 0x2 are not supported (interlaced)"},
+      {4u, "flags 0x4 are not supported (bottom_first)"},
+      {7u, "flags 0x7 are not supported (interlaced, bottom_first)"},
+      {9u, "flags 0x9 are not supported (unknown bits 0x8)"},
+  };
+  for (const auto& [flags, message] : cases) {
     ParamsState s = valid_state();
     const auto err = create(s, 64, 64, DRM_FORMAT_XRGB8888, flags);
     ASSERT_TRUE(err.has_value()) << "flags " << flags;
     EXPECT_EQ(err->kind, ParamsError::Kind::import) << err->message;
     EXPECT_EQ(err->code, static_cast<uint32_t>(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_WL_BUFFER));
-    EXPECT_THAT(err->message, HasSubstr("0x" + std::to_string(flags)));
+    EXPECT_THAT(err->message, HasSubstr(message));
     EXPECT_TRUE(s.planes[0].fd) << "a failed import keeps (and later closes) the fd";
   }
 }
@@ -356,7 +377,7 @@ TEST(DmabufParams, NonZeroFlagsAreAnImportFailureNotAProtocolError) {
 TEST(DmabufParams, ProtocolErrorsTakePrecedenceOverFlags) {
   ParamsState s;
   add_plane(s, 0, make_memfd(64 * 64 * 4), 0, 255);
-  expect_protocol(create(s, 64, 64, DRM_FORMAT_XRGB8888, 1), ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_OUT_OF_BOUNDS);
+  expect_protocol(create(s, 64, 64, DRM_FORMAT_XRGB8888, 2), ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_OUT_OF_BOUNDS);
 }
 
 }  // namespace

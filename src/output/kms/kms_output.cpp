@@ -102,15 +102,20 @@ std::string connector_name(const ConnectorInfo& c) {
 }
 
 // Copies a frame into an XRGB8888 scanout buffer, converting the pixel
-// format where needed. A smaller source lands in the top-left corner; the
-// rest of the destination is cleared. Returns the bytes written from the
-// source, or nullopt if the format cannot be converted.
-std::optional<uint64_t> copy_pixels(const buffer::ConstPixelView& src, const buffer::PixelView& dst, bool& converted) {
+// format where needed and reversing the rows of a bottom-up (y_invert)
+// source. A smaller source lands in the top-left corner. `drawn_w/h` is the
+// extent of what earlier copies left in `dst` (0x0: all black); only that
+// part of it outside the new frame is cleared, so a small window costs its
+// own size, not a clear of the whole 4K buffer every frame. Returns the bytes
+// written from the source, or nullopt if the format cannot be converted.
+std::optional<uint64_t> copy_pixels(const buffer::ConstPixelView& src, bool y_invert, const buffer::PixelView& dst,
+                                    uint32_t& drawn_w, uint32_t& drawn_h, bool& converted) {
   const uint32_t w = std::min(src.width, dst.width), h = std::min(src.height, dst.height);
   const uint32_t out_row = w * 4;
   converted = false;
   for (uint32_t y = 0; y < h; ++y) {
-    const uint8_t* s = src.data + static_cast<size_t>(y) * src.stride;
+    const uint32_t sy = y_invert ? src.height - 1 - y : y;
+    const uint8_t* s = src.data + static_cast<size_t>(sy) * src.stride;
     uint8_t* d = dst.data + static_cast<size_t>(y) * dst.stride;
     switch (src.format) {
       case DRM_FORMAT_XRGB8888:
@@ -139,9 +144,11 @@ std::optional<uint64_t> copy_pixels(const buffer::ConstPixelView& src, const buf
       default:
         return std::nullopt;
     }
-    if (w < dst.width) std::memset(d + out_row, 0, static_cast<size_t>(dst.width - w) * 4);
+    if (w < drawn_w) std::memset(d + out_row, 0, static_cast<size_t>(drawn_w - w) * 4);
   }
-  for (uint32_t y = h; y < dst.height; ++y) std::memset(dst.data + static_cast<size_t>(y) * dst.stride, 0, dst.width * 4);
+  for (uint32_t y = h; y < drawn_h; ++y) std::memset(dst.data + static_cast<size_t>(y) * dst.stride, 0, drawn_w * 4);
+  drawn_w = w;
+  drawn_h = h;
   return uint64_t{out_row} * h;
 }
 
@@ -186,7 +193,9 @@ class KmsOutput final : public Output {
     std::shared_ptr<buffer::Buffer> buffer;
     std::shared_ptr<Framebuffer> fb;
     bool busy = false;
-    bool black = true;  // dumb buffers start zeroed
+    // Extent of the non-black pixels, from the top-left corner (dumb
+    // buffers start zeroed: 0x0).
+    uint32_t drawn_w = 0, drawn_h = 0;
   };
   struct Cached {
     std::weak_ptr<buffer::Buffer> buffer;  // expired = the wl_buffer is gone
@@ -557,6 +566,10 @@ std::string KmsOutput::direct_blocker(const buffer::Buffer& b) const {
   if (mod != DRM_FORMAT_MOD_INVALID &&
       std::find(formats_.begin(), formats_.end(), std::pair<uint32_t, uint64_t>(b.format(), mod)) == formats_.end())
     return fmt::format("modifier {} is not on the primary plane for {}", modifier_name(mod), format_name(b.format()));
+  // A bottom-up buffer (OpenGL's row order) would be shown upside down: the
+  // plane reads rows top to bottom. (Some planes could mirror it with the
+  // "rotation" property's reflect-y; Weston and zcpipe copy instead.)
+  if (b.desc().y_invert) return "y_invert: rows are stored bottom-up and the plane reads them top-down";
   // Many primary planes (virtio-gpu's among them) must cover the whole CRTC
   // and cannot scale: the buffer must have the mode's size.
   if (b.width() != mode_.hdisplay || b.height() != mode_.vdisplay)
@@ -645,14 +658,14 @@ Result<void> KmsOutput::copy_into_dumb(Frame& f, const std::string& reason) {
   d.buffer->begin_cpu_access(true);
   bool converted = false;
   const auto bytes = copy_pixels({in->data(), src.width(), src.height(), src.stride(), src.format()},
+                                 src.desc().y_invert,
                                  {out->data(), d.buffer->width(), d.buffer->height(), d.buffer->stride(),
                                   d.buffer->format()},
-                                 converted);
+                                 d.drawn_w, d.drawn_h, converted);
   d.buffer->end_cpu_access(true);
   src.end_cpu_access(false);
   if (!bytes) return Error{EINVAL, fmt::format("no conversion from {}", format_name(src.format()))};
   d.busy = true;
-  d.black = false;
   f.dumb = *slot;
   f.fb = d.fb;
   f.shown = d.buffer;
@@ -809,13 +822,14 @@ void KmsOutput::queue_blank() {
     return;
   }
   Dumb& d = pool_[static_cast<size_t>(*slot)];
-  if (!d.black) {
+  if (d.drawn_w != 0 && d.drawn_h != 0) {
     auto px = d.buffer->map(true);
     if (!px) return;
     d.buffer->begin_cpu_access(true);
-    std::memset(px->data(), 0, static_cast<size_t>(d.buffer->stride()) * d.buffer->height());
+    for (uint32_t y = 0; y < d.drawn_h; ++y)
+      std::memset(px->data() + static_cast<size_t>(y) * d.buffer->stride(), 0, size_t{d.drawn_w} * 4);
     d.buffer->end_cpu_access(true);
-    d.black = true;
+    d.drawn_w = d.drawn_h = 0;
   }
   d.busy = true;
   Frame b;

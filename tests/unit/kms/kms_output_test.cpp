@@ -408,6 +408,74 @@ TEST(KmsOutput, WrongSizeAndFormatAreCopiedWithReasons) {
   EXPECT_EQ(*p.decoded_frame, 10u) << "the converted frame still shows the right number";
 }
 
+// A bottom-up buffer (linux-dmabuf Y_INVERT, as OpenGL renders): the plane
+// would show it upside down, so it is copied with its rows reversed.
+TEST(KmsOutput, YInvertedBufferIsCopiedRightWayUp) {
+  Harness h(true, /*verify=*/true);
+  ASSERT_TRUE(h.out) << h.error;
+  auto upright = make_buffer(64, 48, 12);
+  auto flipped = make_buffer(64, 48, 0);
+  {
+    auto src = upright->map(false);
+    auto dst = flipped->map(true);
+    for (uint32_t y = 0; y < 48; ++y)
+      std::memcpy(dst->data() + size_t{y} * flipped->stride(), src->data() + size_t{47 - y} * upright->stride(), 64 * 4);
+  }
+  buffer::Dmabuf d;
+  d.width = 64;
+  d.height = 48;
+  d.format = DRM_FORMAT_XRGB8888;
+  d.modifier = DRM_FORMAT_MOD_LINEAR;
+  d.num_planes = 1;
+  d.planes[0].stride = flipped->stride();
+  d.planes[0].fd = UniqueFd{::dup(flipped->desc().planes[0].fd.get())};
+  d.y_invert = true;
+  auto client = std::make_shared<buffer::Buffer>(std::move(d), buffer::Kind::dmabuf);
+
+  h.out->present(client, 1, true);
+  h.flip();
+  const Presented& p = h.presented.at(1);
+  EXPECT_EQ(p.scanout, "copy");
+  EXPECT_EQ(p.reason, "y_invert: rows are stored bottom-up and the plane reads them top-down");
+  EXPECT_EQ(h.fake->prime_imports, h.fake->dumbs_created) << "the client buffer itself is never put on the plane";
+  ASSERT_TRUE(p.checksum);
+  EXPECT_EQ(*p.checksum, checksum_of(*upright)) << "the screen shows the image right way up";
+  ASSERT_TRUE(p.decoded_frame);
+  EXPECT_EQ(*p.decoded_frame, 12u);
+}
+
+// A small window copied into a dumb buffer that last held a full-screen
+// frame: the rest of the screen is black, and only what was drawn before is
+// cleared (not the whole buffer every frame).
+TEST(KmsOutput, SmallFrameAfterALargeOneLeavesTheRestBlack) {
+  Harness h(true, /*verify=*/true);
+  ASSERT_TRUE(h.out) << h.error;
+  auto big = make_buffer(64, 48, 3, buffer::Kind::shared_memory);
+  auto small = make_buffer(32, 24, 4, buffer::Kind::shared_memory);
+  h.out->present(big, 1, true);  // dumb buffer 0
+  h.flip();
+  h.out->present(small, 2, true);  // dumb buffer 1 (0 is on screen)
+  h.flip();
+  h.out->present(small, 3, true);  // dumb buffer 0 again: it held `big`
+  h.flip();
+  ASSERT_EQ(h.fake->dumbs_created, 2);
+  EXPECT_EQ(h.copies.at(2).bytes, 32u * 24u * 4u) << "the ledger counts the frame's bytes, not the clearing";
+
+  auto expected = make_buffer(64, 48, 0);
+  {
+    auto e = expected->map(true);
+    auto s = small->map(false);
+    std::memset(e->data(), 0, size_t{expected->stride()} * 48);
+    for (uint32_t y = 0; y < 24; ++y)
+      std::memcpy(e->data() + size_t{y} * expected->stride(), s->data() + size_t{y} * small->stride(), 32 * 4);
+  }
+  for (uint64_t tag : {2u, 3u}) {
+    const Presented& p = h.presented.at(tag);
+    ASSERT_TRUE(p.checksum);
+    EXPECT_EQ(*p.checksum, checksum_of(*expected)) << "tag " << tag << ": small frame top-left, the rest black";
+  }
+}
+
 TEST(KmsOutput, ExplicitModifierWithoutAddfb2ModifiersIsCopied) {
   Harness h;
   ASSERT_TRUE(h.out) << h.error;
