@@ -84,6 +84,11 @@ class Output {
   // Allocator for compositor-owned scanout buffers (what the copying
   // transports copy into). Headless: memfds; KMS: dumb buffers.
   virtual Result<std::unique_ptr<buffer::Allocator>> scanout_allocator() { return buffer::create_memfd_allocator(); }
+  // Whether compositor-owned scanout buffers must cover the whole mode. A
+  // KMS primary plane shows one full-screen buffer, so a smaller window is
+  // copied into the top-left of a mode-sized buffer (one copy, not a copy
+  // at window size and then another at mode size). Headless shows any size.
+  virtual bool scanout_covers_mode() const { return false; }
 
   // Counters for the run's record, e.g. KMS framebuffers created/removed,
   // commits, TEST_ONLY rejections, copies. Empty when the output keeps none.

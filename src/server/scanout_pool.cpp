@@ -27,22 +27,32 @@ Result<int> ScanoutPool::acquire(uint32_t width, uint32_t height, uint32_t forma
   return static_cast<int>(slots_.size() - 1);
 }
 
-Result<uint64_t> copy_into(buffer::Buffer& dst, const uint8_t* src, uint32_t src_stride, uint32_t row_bytes,
-                           uint32_t height) {
+Result<uint64_t> ScanoutPool::copy_into(int index, const uint8_t* src, uint32_t src_stride, uint32_t row_bytes,
+                                        uint32_t height) {
+  Slot& slot = slots_[static_cast<size_t>(index)];
+  buffer::Buffer& dst = *slot.buffer;
   auto px = dst.map(true);
   if (!px) return px.error();
   if (row_bytes > dst.stride() || height > dst.height())
     return Error{EINVAL, fmt::format("frame rows of {} bytes do not fit the scanout buffer", row_bytes)};
   dst.begin_cpu_access(true);
   uint8_t* out = px->data();
-  if (src_stride == dst.stride()) {
-    std::memcpy(out, src, static_cast<size_t>(src_stride) * height);
+  const size_t dst_stride = dst.stride();
+  if (src_stride == dst_stride && height == dst.height()) {
+    std::memcpy(out, src, dst_stride * height);
   } else {
-    for (uint32_t y = 0; y < height; ++y)
-      std::memcpy(out + static_cast<size_t>(y) * dst.stride(), src + static_cast<size_t>(y) * src_stride, row_bytes);
+    for (uint32_t y = 0; y < height; ++y) {
+      uint8_t* row = out + y * dst_stride;
+      std::memcpy(row, src + static_cast<size_t>(y) * src_stride, row_bytes);
+      if (row_bytes < slot.drawn_row_bytes) std::memset(row + row_bytes, 0, slot.drawn_row_bytes - row_bytes);
+    }
+    for (uint32_t y = height; y < slot.drawn_rows; ++y) std::memset(out + y * dst_stride, 0, slot.drawn_row_bytes);
   }
   dst.end_cpu_access(true);
-  return src_stride == dst.stride() ? uint64_t{src_stride} * height : uint64_t{row_bytes} * height;
+  const bool whole = src_stride == dst_stride && height == dst.height();
+  slot.drawn_row_bytes = whole ? static_cast<uint32_t>(dst_stride) : row_bytes;
+  slot.drawn_rows = height;
+  return whole ? uint64_t{src_stride} * height : uint64_t{row_bytes} * height;
 }
 
 }  // namespace zc::server

@@ -25,20 +25,24 @@ class ScanoutPool {
   // until it lets go of them).
   void clear() { slots_.clear(); }
 
+  // Copies `height` rows of `row_bytes` from src into the top-left corner of
+  // the slot's buffer, bracketed for CPU access. Whatever an earlier, larger
+  // frame left outside that corner is cleared (and only that: a small
+  // window does not cost a clear of the whole buffer every frame). Returns
+  // the bytes of the frame copied. This is a CPU copy: callers report it to
+  // the ledger.
+  Result<uint64_t> copy_into(int slot, const uint8_t* src, uint32_t src_stride, uint32_t row_bytes, uint32_t height);
+
  private:
   struct Slot {
     std::shared_ptr<buffer::Buffer> buffer;
     bool busy = false;
+    // Extent of the pixels earlier copies wrote (new buffers are zeroed).
+    uint32_t drawn_row_bytes = 0, drawn_rows = 0;
   };
   static constexpr size_t kMaxSlots = 4;  // one on screen, one queued, spares
   std::unique_ptr<buffer::Allocator> allocator_;
   std::vector<Slot> slots_;
 };
-
-// Copies `height` rows of `row_bytes` from src into dst's mapping, bracketed
-// for CPU access. Returns the bytes copied. This is a CPU copy: callers
-// report it to the ledger.
-Result<uint64_t> copy_into(buffer::Buffer& dst, const uint8_t* src, uint32_t src_stride, uint32_t row_bytes,
-                           uint32_t height);
 
 }  // namespace zc::server

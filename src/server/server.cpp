@@ -281,7 +281,16 @@ void Server::Impl::present_copy(Surface& s, const CommitContent& c, uint64_t fra
     format = shm_to_drm_format(wl_shm_buffer_get_format(shm));
   }
   const FormatInfo* info = format_info(format);
-  auto slot = info != nullptr ? scanout->acquire(width, height, format)
+  // On KMS the buffer is the whole screen: a smaller window goes into the
+  // top-left corner of a mode-sized buffer. ARGB8888 has XRGB8888's bytes;
+  // the plane ignores alpha, so it is shown as XRGB8888 without converting.
+  uint32_t buf_w = width, buf_h = height, buf_format = format;
+  if (const output::Mode m = out->mode(); out->scanout_covers_mode() && width <= m.width && height <= m.height) {
+    buf_w = m.width;
+    buf_h = m.height;
+    if (format == DRM_FORMAT_ARGB8888) buf_format = DRM_FORMAT_XRGB8888;
+  }
+  auto slot = info != nullptr ? scanout->acquire(buf_w, buf_h, buf_format)
                               : Result<int>(Error{EINVAL, "unsupported format " + format_name(format)});
   if (!slot) {
     log::warn("frame {} dropped: no scanout buffer: {}", frame, slot.error().message());
@@ -299,12 +308,12 @@ void Server::Impl::present_copy(Surface& s, const CommitContent& c, uint64_t fra
     // is caught by libwayland, and end_access then posts an error to that
     // client instead of crashing the compositor.
     wl_shm_buffer_begin_access(shm);
-    copied = copy_into(*dst, static_cast<const uint8_t*>(wl_shm_buffer_get_data(shm)), stride, row_bytes, height);
+    copied = scanout->copy_into(*slot, static_cast<const uint8_t*>(wl_shm_buffer_get_data(shm)), stride, row_bytes, height);
     wl_shm_buffer_end_access(shm);
     // The compositor has its own copy now: the client may reuse its buffer.
     wl_buffer_send_release(c.buffer);
   } else {
-    copied = copy_into(*dst, c.pixels, stride, row_bytes, height);
+    copied = scanout->copy_into(*slot, c.pixels, stride, row_bytes, height);
   }
   if (!copied) {
     log::warn("frame {} dropped: {}", frame, copied.error().message());

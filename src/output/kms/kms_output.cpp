@@ -168,6 +168,7 @@ class KmsOutput final : public Output {
   void present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bool client_owned) override;
   void schedule_vblank() override;
   void withdraw(uint64_t tag) override;
+  bool scanout_covers_mode() const override { return true; }
   Result<std::unique_ptr<buffer::Allocator>> scanout_allocator() override {
     return create_dumb_allocator(std::weak_ptr<Device>(dev_));
   }
