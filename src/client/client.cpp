@@ -6,6 +6,7 @@
 #include <sys/mman.h>
 #include <wayland-client.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -69,11 +70,16 @@ struct Client::Impl {
   std::unique_ptr<buffer::Allocator> allocator;
   std::vector<std::unique_ptr<Slot>> slots;
   std::vector<std::unique_ptr<FrameState>> frame_states;
-  // Formats the compositor accepts: (format, modifier).
+  // Formats to allocate with: (format, modifier). v3: every pair the
+  // compositor accepts; v4: the first (most preferred) feedback tranche
+  // that has our format.
   std::vector<std::pair<uint32_t, uint64_t>> formats;
   std::optional<dev_t> main_device;
   // dmabuf feedback parsing state
   std::vector<std::pair<uint32_t, uint64_t>> table;
+  std::vector<std::pair<uint32_t, uint64_t>> tranche;  // the tranche being received
+  uint32_t tranche_flags = 0;
+  bool scanout_tranche = false;  // `formats` came from a tranche with the SCANOUT flag
   bool feedback_done = false;
 
   bool frame_done = false;
@@ -175,15 +181,30 @@ void fb_main_device(void* data, zwp_linux_dmabuf_feedback_v1*, wl_array* dev) {
     c->main_device = d;
   }
 }
-void fb_tranche_done(void*, zwp_linux_dmabuf_feedback_v1*) {}
+// Tranches come in falling order of preference: the first one with our
+// format decides the modifiers (a SCANOUT tranche: the display can show the
+// buffer without a copy).
+void fb_tranche_done(void* data, zwp_linux_dmabuf_feedback_v1*) {
+  auto* c = static_cast<Client::Impl*>(data);
+  const bool has_ours = std::any_of(c->tranche.begin(), c->tranche.end(),
+                                    [c](const auto& fm) { return fm.first == c->cfg.format; });
+  if (c->formats.empty() && has_ours) {
+    c->formats = c->tranche;
+    c->scanout_tranche = (c->tranche_flags & ZWP_LINUX_DMABUF_FEEDBACK_V1_TRANCHE_FLAGS_SCANOUT) != 0;
+  }
+  c->tranche.clear();
+  c->tranche_flags = 0;
+}
 void fb_tranche_target(void*, zwp_linux_dmabuf_feedback_v1*, wl_array*) {}
 void fb_tranche_formats(void* data, zwp_linux_dmabuf_feedback_v1*, wl_array* indices) {
   auto* c = static_cast<Client::Impl*>(data);
   const auto* idx = static_cast<const uint16_t*>(indices->data);
   for (size_t i = 0; i < indices->size / sizeof(uint16_t); ++i)
-    if (idx[i] < c->table.size()) c->formats.push_back(c->table[idx[i]]);
+    if (idx[i] < c->table.size()) c->tranche.push_back(c->table[idx[i]]);
 }
-void fb_tranche_flags(void*, zwp_linux_dmabuf_feedback_v1*, uint32_t) {}
+void fb_tranche_flags(void* data, zwp_linux_dmabuf_feedback_v1*, uint32_t flags) {
+  static_cast<Client::Impl*>(data)->tranche_flags = flags;
+}
 const zwp_linux_dmabuf_feedback_v1_listener kFeedbackListener = {
     fb_done, fb_format_table, fb_main_device, fb_tranche_done, fb_tranche_target, fb_tranche_formats,
     fb_tranche_flags};
@@ -603,6 +624,8 @@ nlohmann::json Client::report() const {
   j["run_ns"] = c.run_ns;
   j["ledger_enabled"] = c.ledger != nullptr;
   j["dmabuf_version"] = c.dmabuf_version;
+  // v4: whether the modifiers came from the display's scanout tranche.
+  if (c.dmabuf_version >= 4) j["dmabuf_scanout_tranche"] = c.scanout_tranche;
   j["render"] = c.cfg.render == Render::full ? "full" : c.cfg.render == Render::header ? "header" : "none";
   if (!c.slots.empty()) j["modifier"] = modifier_name(c.slots[0]->buffer->desc().modifier);
   return j;

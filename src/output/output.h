@@ -70,6 +70,11 @@ class Output {
   virtual std::optional<dev_t> device() const { return std::nullopt; }
   // (format, modifier) pairs the output can scan out directly.
   virtual std::vector<std::pair<uint32_t, uint64_t>> scanout_formats() const = 0;
+  // Every pair the output can show at all: the scanout formats, plus those
+  // it can only show by copying (converting) into a buffer of its own. The
+  // compositor accepts these from clients; it tells clients which ones avoid
+  // the copy (linux-dmabuf feedback's scanout tranche).
+  virtual std::vector<std::pair<uint32_t, uint64_t>> importable_formats() const { return scanout_formats(); }
 
   // Shows `buffer` at the next refresh. `client_owned` says whether it is the
   // client's own buffer (zero-copy) or a compositor copy. A frame queued

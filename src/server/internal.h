@@ -90,7 +90,10 @@ struct Server::Impl {
   std::vector<wl_resource*> output_resources;  // bound wl_output objects
   UniqueFd format_table;                       // linux-dmabuf v4 format table (sealed memfd)
   uint32_t format_table_size = 0;
+  // What linux-dmabuf accepts (the output shows them, maybe by copying),
+  // and the subset the display scans out as it is.
   std::vector<std::pair<uint32_t, uint64_t>> formats;
+  std::vector<std::pair<uint32_t, uint64_t>> scanout_formats;
 
   ~Impl();
   Surface* top() const { return stack.empty() ? nullptr : stack.back(); }

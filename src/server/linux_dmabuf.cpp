@@ -134,10 +134,27 @@ const struct zwp_linux_buffer_params_v1_interface kParamsImpl = {destroy_res, pa
 void params_destroyed(wl_resource* r) { delete params_of(r); }
 
 // ------------------------------------------------------------- feedback (v4)
-// Feedback tells the client which device to allocate on (main_device) and
-// which format/modifier pairs the display can scan out (a tranche with the
-// SCANOUT flag), so it allocates buffers the plane accepts.
+// Feedback tells the client which device to allocate on (main_device) and,
+// in tranches of falling preference, which format/modifier pairs to use:
+// first what the display scans out as it is (the SCANOUT flag: no copy),
+// then everything the compositor accepts (some of it only by copying).
+// Every pair is an index into the shared format table.
 const struct zwp_linux_dmabuf_feedback_v1_interface kFeedbackImpl = {destroy_res};
+
+void send_tranche(wl_resource* fb, wl_array* device, const std::vector<std::pair<uint32_t, uint64_t>>& table,
+                  const std::vector<std::pair<uint32_t, uint64_t>>& pairs, uint32_t flags) {
+  wl_array indices;
+  wl_array_init(&indices);
+  for (size_t i = 0; i < table.size(); ++i) {
+    if (std::find(pairs.begin(), pairs.end(), table[i]) == pairs.end()) continue;
+    if (auto* p = static_cast<uint16_t*>(wl_array_add(&indices, sizeof(uint16_t)))) *p = static_cast<uint16_t>(i);
+  }
+  zwp_linux_dmabuf_feedback_v1_send_tranche_target_device(fb, device);
+  zwp_linux_dmabuf_feedback_v1_send_tranche_formats(fb, &indices);
+  zwp_linux_dmabuf_feedback_v1_send_tranche_flags(fb, flags);
+  zwp_linux_dmabuf_feedback_v1_send_tranche_done(fb);
+  wl_array_release(&indices);
+}
 
 void send_feedback(Server::Impl& s, wl_resource* fb) {
   zwp_linux_dmabuf_feedback_v1_send_format_table(fb, s.format_table.get(), s.format_table_size);
@@ -146,17 +163,10 @@ void send_feedback(Server::Impl& s, wl_resource* fb) {
   wl_array_init(&dev_array);
   if (void* p = wl_array_add(&dev_array, sizeof dev)) std::memcpy(p, &dev, sizeof dev);
   zwp_linux_dmabuf_feedback_v1_send_main_device(fb, &dev_array);
-  zwp_linux_dmabuf_feedback_v1_send_tranche_target_device(fb, &dev_array);
-  wl_array indices;
-  wl_array_init(&indices);
-  for (size_t i = 0; i < s.formats.size(); ++i) {
-    if (auto* p = static_cast<uint16_t*>(wl_array_add(&indices, sizeof(uint16_t)))) *p = static_cast<uint16_t>(i);
-  }
-  zwp_linux_dmabuf_feedback_v1_send_tranche_formats(fb, &indices);
-  zwp_linux_dmabuf_feedback_v1_send_tranche_flags(fb, ZWP_LINUX_DMABUF_FEEDBACK_V1_TRANCHE_FLAGS_SCANOUT);
-  zwp_linux_dmabuf_feedback_v1_send_tranche_done(fb);
+  if (!s.scanout_formats.empty())
+    send_tranche(fb, &dev_array, s.formats, s.scanout_formats, ZWP_LINUX_DMABUF_FEEDBACK_V1_TRANCHE_FLAGS_SCANOUT);
+  if (s.formats != s.scanout_formats) send_tranche(fb, &dev_array, s.formats, s.formats, 0);
   zwp_linux_dmabuf_feedback_v1_send_done(fb);
-  wl_array_release(&indices);
   wl_array_release(&dev_array);
 }
 

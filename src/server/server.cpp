@@ -521,7 +521,8 @@ Result<void> Server::start(std::unique_ptr<output::Output> out, stats::FrameLedg
   Impl* impl = impl_.get();
   impl->out = std::move(out);
   impl->ledger = ledger;
-  impl->formats = impl->out->scanout_formats();
+  impl->formats = impl->out->importable_formats();
+  impl->scanout_formats = impl->out->scanout_formats();
   auto alloc = impl->out->scanout_allocator();
   if (!alloc) return alloc.error();
   impl->scanout = std::make_unique<ScanoutPool>(std::move(alloc.value()));

@@ -165,6 +165,23 @@ class KmsOutput final : public Output {
   Mode mode() const override { return Mode{mode_.hdisplay, mode_.vdisplay, refresh_mhz(mode_)}; }
   std::optional<dev_t> device() const override { return dev_->dev(); }
   std::vector<std::pair<uint32_t, uint64_t>> scanout_formats() const override { return formats_; }
+  // The plane's formats, and the ones copy_pixels() converts as LINEAR
+  // buffers (the CPU can only read a layout it knows). On a device without
+  // modifier support (no ADDFB2_MODIFIERS: virtio-gpu, vkms, simple
+  // display drivers) the implicit layout is linear too, so INVALID is
+  // offered as well: GL clients allocate without modifiers there. A format
+  // the plane takes keeps only the plane's modifiers: offering it more
+  // could lead a client to pick a layout the plane refuses.
+  std::vector<std::pair<uint32_t, uint64_t>> importable_formats() const override {
+    auto out = formats_;
+    for (uint32_t f : {DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888, DRM_FORMAT_XBGR8888, DRM_FORMAT_ABGR8888,
+                       DRM_FORMAT_RGB888}) {
+      if (std::find(plane_formats_.begin(), plane_formats_.end(), f) != plane_formats_.end()) continue;
+      out.emplace_back(f, DRM_FORMAT_MOD_LINEAR);
+      if (!dev_->caps().addfb2_modifiers) out.emplace_back(f, DRM_FORMAT_MOD_INVALID);
+    }
+    return out;
+  }
   void present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bool client_owned) override;
   void schedule_vblank() override;
   void withdraw(uint64_t tag) override;

@@ -8,6 +8,7 @@
 #include <unistd.h>
 #include <wayland-server-core.h>
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include "buffer/buffer.h"
 #include "buffer/pattern.h"
+#include "common/format.h"
 #include "fake_drm.h"
 #include "output/kms/device.h"
 #include "output/kms/dumb.h"
@@ -387,6 +389,51 @@ TEST(KmsOutput, SharedMemoryIsNotImportedButCopied) {
   h.flip();
   EXPECT_EQ(h.presented.at(1).scanout, "copy");
   EXPECT_EQ(h.presented.at(1).reason, "import failed: not a dma-buf (shared memory)");
+}
+
+// What linux-dmabuf may accept: the plane's pairs as they are, plus LINEAR
+// buffers of the formats the copy converts. The plane's own format is not
+// offered LINEAR on top of its modifiers (a client could pick a layout the
+// plane refuses and lose direct scanout).
+TEST(KmsOutput, ImportableFormatsAreThePlanesPlusWhatTheCopyConverts) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  const auto scanout = h.out->scanout_formats();
+  const auto importable = h.out->importable_formats();
+  for (const auto& p : scanout)
+    EXPECT_NE(std::find(importable.begin(), importable.end(), p), importable.end()) << format_name(p.first);
+  for (uint32_t f : {DRM_FORMAT_ARGB8888, DRM_FORMAT_XBGR8888, DRM_FORMAT_ABGR8888, DRM_FORMAT_RGB888}) {
+    EXPECT_NE(std::find(importable.begin(), importable.end(), std::pair<uint32_t, uint64_t>(f, DRM_FORMAT_MOD_LINEAR)),
+              importable.end())
+        << format_name(f);
+    EXPECT_EQ(std::find_if(scanout.begin(), scanout.end(), [f](const auto& p) { return p.first == f; }),
+              scanout.end())
+        << format_name(f) << " is not the plane's";
+  }
+  size_t xrgb = 0;
+  for (const auto& [f, m] : importable) xrgb += f == DRM_FORMAT_XRGB8888;
+  size_t xrgb_plane = 0;
+  for (const auto& [f, m] : scanout) xrgb_plane += f == DRM_FORMAT_XRGB8888;
+  EXPECT_EQ(xrgb, xrgb_plane) << "XRGB8888 keeps exactly the plane's modifiers";
+  // The fake device has no ADDFB2_MODIFIERS: implicit layouts are linear,
+  // so each converted format comes as INVALID too.
+  for (uint32_t f : {DRM_FORMAT_ARGB8888, DRM_FORMAT_XBGR8888, DRM_FORMAT_ABGR8888, DRM_FORMAT_RGB888})
+    EXPECT_NE(std::find(importable.begin(), importable.end(), std::pair<uint32_t, uint64_t>(f, DRM_FORMAT_MOD_INVALID)),
+              importable.end())
+        << format_name(f);
+  EXPECT_EQ(importable.size(), scanout.size() + 8);
+}
+
+TEST(KmsOutput, WithModifierSupportConvertedFormatsAreLinearOnly) {
+  Harness h(true, false, [](FakeDrm& d) { d.addfb2_modifiers = 1; });
+  ASSERT_TRUE(h.out) << h.error;
+  size_t converted = 0;
+  for (const auto& [f, m] : h.out->importable_formats()) {
+    if (f == DRM_FORMAT_XRGB8888) continue;
+    converted++;
+    EXPECT_EQ(m, DRM_FORMAT_MOD_LINEAR) << format_name(f);
+  }
+  EXPECT_EQ(converted, 4u);
 }
 
 TEST(KmsOutput, WrongSizeAndFormatAreCopiedWithReasons) {
