@@ -69,7 +69,16 @@ struct Client::Impl {
   bool closed = false;
   std::unique_ptr<buffer::Allocator> allocator;
   std::vector<std::unique_ptr<Slot>> slots;
+  // Frames whose presentation feedback is outstanding. Reused once the
+  // feedback arrived: the pool grows to the most ever in flight (a few),
+  // not by one per frame.
   std::vector<std::unique_ptr<FrameState>> frame_states;
+  FrameState* free_frame_state() {
+    for (auto& st : frame_states)
+      if (st->feedback == nullptr) return st.get();
+    frame_states.push_back(std::make_unique<FrameState>());
+    return frame_states.back().get();
+  }
   // Formats to allocate with: (format, modifier). v3: every pair the
   // compositor accepts; v4: the first (most preferred) feedback tranche
   // that has our format.
@@ -519,7 +528,6 @@ Result<std::unique_ptr<Client>> Client::create(const ClientConfig& config, stats
   if (auto r = impl->setup_window(); !r) return r.error();
   if (auto r = impl->allocate_ring(); !r) return r.error();
   if (ledger != nullptr) ledger->reserve(config.frames);
-  impl->frame_states.reserve(config.frames);
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
@@ -562,13 +570,12 @@ Result<void> Client::run() {
     wl_callback* cb = wl_surface_frame(c.surface);
     wl_callback_add_listener(cb, &kFrameListener, &c);
     if (c.presentation != nullptr) {
-      auto st = std::make_unique<FrameState>();
+      FrameState* st = c.free_frame_state();
       st->client = &c;
       st->frame = n;
       st->feedback = wp_presentation_feedback(c.presentation, c.surface);
-      wp_presentation_feedback_add_listener(st->feedback, &kPresentationFeedbackListener, st.get());
+      wp_presentation_feedback_add_listener(st->feedback, &kPresentationFeedbackListener, st);
       c.outstanding_feedback++;
-      c.frame_states.push_back(std::move(st));
     }
     if (c.cfg.transport != Transport::socket) slot->busy = true;
     if (c.ledger != nullptr) c.ledger->annotate(n)["commit_ns"] = monotonic_ns();
@@ -623,6 +630,9 @@ nlohmann::json Client::report() const {
   j["frames_discarded"] = c.discarded;
   j["run_ns"] = c.run_ns;
   j["ledger_enabled"] = c.ledger != nullptr;
+  // Presentation-feedback slots ever allocated: the most frames in flight
+  // at once, reused after that (not one per frame).
+  j["feedback_slots"] = c.frame_states.size();
   j["dmabuf_version"] = c.dmabuf_version;
   // v4: whether the modifiers came from the display's scanout tranche.
   if (c.dmabuf_version >= 4) j["dmabuf_scanout_tranche"] = c.scanout_tranche;
