@@ -10,8 +10,6 @@
 
 #include <poll.h>
 #include <signal.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <wayland-client.h>
 
@@ -106,21 +104,10 @@ class RawClient {
     // A compositor that rejected us closes the data socket: a write() then
     // fails with EPIPE instead of killing the test.
     ::signal(SIGPIPE, SIG_IGN);
-    const int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0) throw std::runtime_error("socket");
-    sockaddr_un addr{};
-    addr.sun_family = AF_UNIX;
-    if (socket_path.size() >= sizeof addr.sun_path) {
-      ::close(fd);
-      throw std::runtime_error("socket path too long");
-    }
-    std::memcpy(addr.sun_path, socket_path.c_str(), socket_path.size() + 1);
-    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-      ::close(fd);
-      throw std::runtime_error("connect " + socket_path + ": " + std::strerror(errno));
-    }
-    display_ = wl_display_connect_to_fd(fd);  // takes the fd
-    if (display_ == nullptr) throw std::runtime_error("wl_display_connect_to_fd");
+    // libwayland takes an absolute path as the socket itself (no
+    // $XDG_RUNTIME_DIR lookup), and reports a bad or too long one.
+    display_ = wl_display_connect(socket_path.c_str());
+    if (display_ == nullptr) throw std::runtime_error("connect " + socket_path + ": " + std::strerror(errno));
     registry_ = wl_display_get_registry(display_);
     wl_registry_add_listener(registry_, &kRegistryListener, this);
     if (wl_display_roundtrip(display_) < 0) throw std::runtime_error("registry roundtrip failed");

@@ -5,6 +5,7 @@
 // checking the compositor kept serving: the good client presented all its
 // frames, the compositor's counters add up, and it exits 0 on SIGTERM.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <fcntl.h>
 #include <poll.h>
