@@ -4,7 +4,9 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "common/log.h"
 
@@ -59,6 +61,16 @@ void Buffer::end_cpu_access(bool write) {
   if (kind_ != Kind::dmabuf) return;
   dmabuf_sync(desc_.planes[0].fd.get(),
               DMA_BUF_SYNC_END | (write ? DMA_BUF_SYNC_RW : DMA_BUF_SYNC_READ));
+}
+
+void clear_stale(uint8_t* data, size_t stride, uint32_t keep_row_bytes, uint32_t keep_rows,
+                 uint32_t& drawn_row_bytes, uint32_t& drawn_rows) {
+  if (keep_row_bytes < drawn_row_bytes)
+    for (uint32_t y = 0; y < std::min(keep_rows, drawn_rows); ++y)
+      std::memset(data + y * stride + keep_row_bytes, 0, drawn_row_bytes - keep_row_bytes);
+  for (uint32_t y = keep_rows; y < drawn_rows; ++y) std::memset(data + y * stride, 0, drawn_row_bytes);
+  drawn_row_bytes = keep_row_bytes;
+  drawn_rows = keep_rows;
 }
 
 }  // namespace zc::buffer

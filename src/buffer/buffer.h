@@ -54,4 +54,12 @@ class Buffer {
   bool map_writable_ = false;
 };
 
+// A frame of keep_row_bytes x keep_rows was just written into the top-left
+// corner of a mapping whose earlier frames covered drawn_row_bytes x
+// drawn_rows: zeroes what they left outside the new corner (and only that,
+// so a small window costs its own size, not a clear of a 4K buffer), then
+// records the new extent in drawn_row_bytes / drawn_rows.
+void clear_stale(uint8_t* data, size_t stride, uint32_t keep_row_bytes, uint32_t keep_rows,
+                 uint32_t& drawn_row_bytes, uint32_t& drawn_rows);
+
 }  // namespace zc::buffer

@@ -38,20 +38,16 @@ Result<uint64_t> ScanoutPool::copy_into(int index, const uint8_t* src, uint32_t 
   dst.begin_cpu_access(true);
   uint8_t* out = px->data();
   const size_t dst_stride = dst.stride();
-  if (src_stride == dst_stride && height == dst.height()) {
+  const bool whole = src_stride == dst_stride && height == dst.height();
+  if (whole) {
     std::memcpy(out, src, dst_stride * height);
   } else {
-    for (uint32_t y = 0; y < height; ++y) {
-      uint8_t* row = out + y * dst_stride;
-      std::memcpy(row, src + static_cast<size_t>(y) * src_stride, row_bytes);
-      if (row_bytes < slot.drawn_row_bytes) std::memset(row + row_bytes, 0, slot.drawn_row_bytes - row_bytes);
-    }
-    for (uint32_t y = height; y < slot.drawn_rows; ++y) std::memset(out + y * dst_stride, 0, slot.drawn_row_bytes);
+    for (uint32_t y = 0; y < height; ++y)
+      std::memcpy(out + y * dst_stride, src + static_cast<size_t>(y) * src_stride, row_bytes);
   }
+  buffer::clear_stale(out, dst_stride, whole ? static_cast<uint32_t>(dst_stride) : row_bytes, height,
+                      slot.drawn_row_bytes, slot.drawn_rows);
   dst.end_cpu_access(true);
-  const bool whole = src_stride == dst_stride && height == dst.height();
-  slot.drawn_row_bytes = whole ? static_cast<uint32_t>(dst_stride) : row_bytes;
-  slot.drawn_rows = height;
   return whole ? uint64_t{src_stride} * height : uint64_t{row_bytes} * height;
 }
 

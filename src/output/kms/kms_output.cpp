@@ -103,13 +103,12 @@ std::string connector_name(const ConnectorInfo& c) {
 
 // Copies a frame into an XRGB8888 scanout buffer, converting the pixel
 // format where needed and reversing the rows of a bottom-up (y_invert)
-// source. A smaller source lands in the top-left corner. `drawn_w/h` is the
-// extent of what earlier copies left in `dst` (0x0: all black); only that
-// part of it outside the new frame is cleared, so a small window costs its
-// own size, not a clear of the whole 4K buffer every frame. Returns the bytes
-// written from the source, or nullopt if the format cannot be converted.
+// source. A smaller source lands in the top-left corner; what earlier copies
+// left outside it (their extent: drawn_row_bytes x drawn_rows) is cleared by
+// buffer::clear_stale. Returns the bytes written from the source, or nullopt
+// if the format cannot be converted.
 std::optional<uint64_t> copy_pixels(const buffer::ConstPixelView& src, bool y_invert, const buffer::PixelView& dst,
-                                    uint32_t& drawn_w, uint32_t& drawn_h, bool& converted) {
+                                    uint32_t& drawn_row_bytes, uint32_t& drawn_rows, bool& converted) {
   const uint32_t w = std::min(src.width, dst.width), h = std::min(src.height, dst.height);
   const uint32_t out_row = w * 4;
   converted = false;
@@ -144,11 +143,8 @@ std::optional<uint64_t> copy_pixels(const buffer::ConstPixelView& src, bool y_in
       default:
         return std::nullopt;
     }
-    if (w < drawn_w) std::memset(d + out_row, 0, static_cast<size_t>(drawn_w - w) * 4);
   }
-  for (uint32_t y = h; y < drawn_h; ++y) std::memset(dst.data + static_cast<size_t>(y) * dst.stride, 0, drawn_w * 4);
-  drawn_w = w;
-  drawn_h = h;
+  buffer::clear_stale(dst.data, dst.stride, out_row, h, drawn_row_bytes, drawn_rows);
   return uint64_t{out_row} * h;
 }
 
@@ -213,7 +209,7 @@ class KmsOutput final : public Output {
     bool busy = false;
     // Extent of the non-black pixels, from the top-left corner (dumb
     // buffers start zeroed: 0x0).
-    uint32_t drawn_w = 0, drawn_h = 0;
+    uint32_t drawn_row_bytes = 0, drawn_rows = 0;
   };
   struct Cached {
     std::weak_ptr<buffer::Buffer> buffer;  // expired = the wl_buffer is gone
@@ -679,7 +675,7 @@ Result<void> KmsOutput::copy_into_dumb(Frame& f, const std::string& reason) {
                                  src.desc().y_invert,
                                  {out->data(), d.buffer->width(), d.buffer->height(), d.buffer->stride(),
                                   d.buffer->format()},
-                                 d.drawn_w, d.drawn_h, converted);
+                                 d.drawn_row_bytes, d.drawn_rows, converted);
   d.buffer->end_cpu_access(true);
   src.end_cpu_access(false);
   if (!bytes) return Error{EINVAL, fmt::format("no conversion from {}", format_name(src.format()))};
@@ -840,14 +836,12 @@ void KmsOutput::queue_blank() {
     return;
   }
   Dumb& d = pool_[static_cast<size_t>(*slot)];
-  if (d.drawn_w != 0 && d.drawn_h != 0) {
+  if (d.drawn_row_bytes != 0 && d.drawn_rows != 0) {
     auto px = d.buffer->map(true);
     if (!px) return;
     d.buffer->begin_cpu_access(true);
-    for (uint32_t y = 0; y < d.drawn_h; ++y)
-      std::memset(px->data() + static_cast<size_t>(y) * d.buffer->stride(), 0, size_t{d.drawn_w} * 4);
+    buffer::clear_stale(px->data(), d.buffer->stride(), 0, 0, d.drawn_row_bytes, d.drawn_rows);
     d.buffer->end_cpu_access(true);
-    d.drawn_w = d.drawn_h = 0;
   }
   d.busy = true;
   Frame b;
