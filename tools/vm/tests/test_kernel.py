@@ -5,6 +5,7 @@ import lzma
 import os
 import struct
 import tempfile
+import time
 import unittest
 from pathlib import Path
 
@@ -116,6 +117,19 @@ class InitramfsInputsTest(unittest.TestCase):
                         ("6.1.0-57-amd64", b"init", b"bb", ["/m/a.ko", "/m/vgem.ko"])]:
             with self.subTest(changed=changed):
                 self.assertNotEqual(initramfs.input_hash(*changed), base)
+
+    def test_unused_builds_go_recent_ones_stay(self):
+        with tempfile.TemporaryDirectory() as d:
+            d = Path(d)
+            now = time.time()
+            ages = {"k-current.cpio": 30 * 86400, "k-other-checkout.cpio": 3600,
+                    "j-stale.cpio": 3 * 86400, "notes.txt": 30 * 86400}
+            for name, age in ages.items():
+                (d / name).touch()
+                os.utime(d / name, (now - age, now - age))
+            initramfs.remove_unused(d / "k-current.cpio")
+            self.assertEqual(sorted(p.name for p in d.iterdir()),
+                             ["k-current.cpio", "k-other-checkout.cpio", "notes.txt"])
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ kernel modules the guest needs, in the order /init loads them."""
 import hashlib
 import os
 import subprocess
+import time
 from pathlib import Path
 
 from .common import VmError, debug, need, which
@@ -110,20 +111,34 @@ def ensure_initramfs(cache, kdir, kver, extra_modules):
     init = INIT_SCRIPT.read_bytes()
     bb = Path(busybox).read_bytes()
     path = cache / "initramfs" / f"{kver}-{input_hash(kver, init, bb, mods)}.cpio"
-    if path.exists():
-        return path
-    with CacheLock(cache):
-        if path.exists():
-            return path
-        debug("building initramfs…")
-        data = build(init, bb, [(os.path.basename(m), Path(m).read_bytes()) for m in mods])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_bytes(data)
-        tmp.rename(path)
-        # Older builds for this kernel are outdated now (QEMU reads the
-        # initramfs when it starts, so a running guest does not need it).
-        for old in path.parent.glob(f"{kver}-*.cpio"):
-            if old != path:
-                old.unlink(missing_ok=True)
+    try:
+        # Mark it used before anything else: cleaners spare recent builds.
+        os.utime(path)
+    except FileNotFoundError:
+        with CacheLock(cache):
+            if not path.exists():
+                debug("building initramfs…")
+                data = build(init, bb, [(os.path.basename(m), Path(m).read_bytes()) for m in mods])
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(data)
+                tmp.rename(path)
+    remove_unused(path)
     return path
+
+
+UNUSED_FOR = 2 * 24 * 3600
+
+
+def remove_unused(path):
+    """Removes the initramfs builds beside `path` that nobody has used for two
+    days. Not "every other build": checkouts with a different tools/vm/init
+    (git worktrees, branches) share the cache, and a build deleted between
+    one vm-run choosing it and its QEMU opening it would fail that run."""
+    now = time.time()
+    for old in path.parent.glob("*.cpio"):
+        try:
+            if old != path and now - old.stat().st_mtime > UNUSED_FOR:
+                old.unlink()
+        except FileNotFoundError:
+            pass  # another vm-run removed it first
