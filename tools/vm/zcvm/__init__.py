@@ -6,7 +6,7 @@ Read it in the order a run travels (tools/vm-run is only the entry point):
   kernel.py     Debian's kernel package: fetch once, unpack, vmlinuz → vmlinux
   initramfs.py  busybox + tools/vm/init + the modules the guest needs ...
   cpio.py       ... written as the "newc" cpio archive the kernel unpacks
-  qemu.py       the QEMU command line and the KVM probe
+  qemu.py       the QEMU command line, the KVM probe, the optional virgl display
   guest.py      one boot: sockets, the event loop, COMMAND's environment
   protocol.py   what travels on the guest's virtio-serial ports (pure parsing)
   qmp.py        the QEMU Machine Protocol client (screendumps)

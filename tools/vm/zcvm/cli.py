@@ -11,7 +11,7 @@ from .guest import Guest
 from .initramfs import INIT_SCRIPT, ensure_initramfs, find_busybox
 from .kernel import (apt_kernel_version, boot_image, cache_dir, cached_kernels, ensure_kernel,
                      resolve_kernel_version)
-from .qemu import kvm_works
+from .qemu import GPUS, kvm_works
 
 USAGE = """\
 tools/vm-run — run a command as root inside a QEMU guest that has a real DRM device.
@@ -39,6 +39,11 @@ options:
                           linux-image-amd64 depends on)
   --accel auto|kvm|tcg    auto uses KVM only when a probe boot shows it works
                           (default auto; env ZCPIPE_VM_ACCEL)
+  --gpu plain|virgl       plain: 2D virtio-gpu, QMP screendumps work (default);
+                          virgl: virtio-gpu with 3D (virgl) rendered by the
+                          host's Mesa through an Xvfb display (needs xvfb and
+                          qemu-system-gui); screendumps answer "no surface"
+                          (default env ZCPIPE_VM_GPU, else plain)
   --module NAME           also load kernel module NAME in the guest (e.g. vgem)
   --append ARGS           more kernel command line (e.g. drm.debug=0x1e)
   -e, --env NAME[=VALUE]  pass an environment variable to COMMAND
@@ -51,7 +56,7 @@ inside the guest:
   PATH, HOME, USER, LANG/LC_*, TERM, TZ, ZCPIPE_* and the debug variables of
   Mesa, GBM, EGL, Wayland, GoogleTest and the sanitizers come from the caller;
   XDG_RUNTIME_DIR=/run/user/0 (a fresh tmpfs directory, mode 0700);
-  ZCPIPE_VM=1; stdin is /dev/null.
+  ZCPIPE_VM=1; ZCPIPE_VM_GPU=plain|virgl; stdin is /dev/null.
   tools/vm/screendump NAME asks the host for a QMP screendump of the display
   and prints the guest path of the PPM (see docs/vm.md for the protocol).
 
@@ -78,6 +83,7 @@ def parse_args(argv, environ=os.environ):
     p.add_argument("--kernel-version")
     p.add_argument("--accel", choices=["auto", "kvm", "tcg"],
                    default=environ.get("ZCPIPE_VM_ACCEL", "auto"))
+    p.add_argument("--gpu", choices=GPUS, default=environ.get("ZCPIPE_VM_GPU", "plain"))
     p.add_argument("--module", action="append", default=[])
     p.add_argument("--append", default="")
     p.add_argument("-e", "--env", action="append", default=[])
@@ -95,6 +101,8 @@ def parse_args(argv, environ=os.environ):
     # Defaults from the environment are not checked by argparse's choices.
     if args.accel not in ("auto", "kvm", "tcg"):
         raise VmError(f"ZCPIPE_VM_ACCEL={args.accel!r}: use auto, kvm or tcg")
+    if args.gpu not in GPUS:
+        raise VmError(f"ZCPIPE_VM_GPU={args.gpu!r}: use {' or '.join(GPUS)}")
     if not args.help:
         if not args.command and not (args.check or args.prepare):
             raise VmError("no command given (usage: tools/vm-run [options] -- COMMAND...;"
@@ -110,6 +118,8 @@ def check_tools(args, cache):
     qemu = need("qemu-system-x86_64", "qemu-system-x86")
     find_busybox()
     need("modprobe", "kmod")
+    if args.gpu == "virgl":
+        need("Xvfb", "xvfb")
     # A kernel is usable if cached or known to apt.
     if not cached_kernels(cache) and not (args.kernel_version or apt_kernel_version()):
         raise VmError("no kernel cached and apt-cache does not know linux-image-amd64"

@@ -66,7 +66,7 @@ def need(name, package):
 
 
 def set_pdeathsig():
-    """Runs in a child (QEMU) before exec: if vm-run dies, even by
+    """Runs in a child (QEMU, Xvfb) before exec: if vm-run dies, even by
     SIGKILL, the kernel sends the child SIGKILL, so no guest outlives its
     runner."""
     import ctypes

@@ -2,6 +2,7 @@
 connects to, and the event loop that carries COMMAND's output to ours until
 the guest says how COMMAND ended."""
 
+import contextlib
 import os
 import re
 import secrets
@@ -17,7 +18,7 @@ from pathlib import Path
 
 from .common import VmError, debug, set_pdeathsig, verbose
 from .protocol import Lines, Progress, Stream, parse_control
-from .qemu import kernel_cmdline, qemu_command
+from .qemu import Xvfb, kernel_cmdline, qemu_command
 from .qmp import Qmp
 from .verdict import Outcome, verdict
 
@@ -35,7 +36,7 @@ GUEST_SHARE = "/run/zcpipe-vm"
 GUEST_CTL = "/dev/virtio-ports/zcpipe.ctl"
 
 
-def guest_env(host_env, extra):
+def guest_env(host_env, extra, gpu="plain"):
     """COMMAND's environment: the passed part of the host's, then -e items
     (NAME=VALUE sets, NAME copies the host's value if it has one), then what
     the guest itself defines."""
@@ -49,6 +50,7 @@ def guest_env(host_env, extra):
     env.update({
         "XDG_RUNTIME_DIR": "/run/user/0",
         "ZCPIPE_VM": "1",
+        "ZCPIPE_VM_GPU": gpu,
         "ZCPIPE_VM_SHARE": GUEST_SHARE,
         "ZCPIPE_VM_CTL": GUEST_CTL,
     })
@@ -104,7 +106,9 @@ class Guest:
             shutil.rmtree(tmp)
             tmp = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
         try:
-            return self._run(tmp)
+            # --gpu virgl: QEMU renders the guest's GL through an X display.
+            with Xvfb() if self.args.gpu == "virgl" else contextlib.nullcontext() as x:
+                return self._run(tmp, dict(os.environ, DISPLAY=x.display) if x else None)
         finally:
             if self.proc and self.proc.poll() is None:
                 self.proc.kill()
@@ -114,13 +118,13 @@ class Guest:
     def _prepare_share(self, share, marker):
         a = self.args
         share.mkdir()
-        env = guest_env(os.environ, a.env)
+        env = guest_env(os.environ, a.env, a.gpu)
         (share / "cmd").write_text(command_script(env, os.getcwd(), a.command))
         (share / "config").write_text(
-            f"ZCPIPE_TIMEOUT={a.timeout:g}\nZCPIPE_MARK={marker}\n")
+            f"ZCPIPE_TIMEOUT={a.timeout:g}\nZCPIPE_MARK={marker}\nZCPIPE_GPU={a.gpu}\n")
         (share / "screendumps").mkdir()
 
-    def _run(self, tmp):
+    def _run(self, tmp, qemu_env):
         a = self.args
         share = tmp / "share"
         # Random per run, so no output of COMMAND can contain it by accident.
@@ -136,12 +140,13 @@ class Guest:
 
         cmd = qemu_command(self.qemu, kernel=self.kernel, initramfs=self.initramfs,
                            accel=self.accel, smp=a.smp, mem=a.mem,
-                           cmdline=kernel_cmdline(verbose(), a.append),
+                           cmdline=kernel_cmdline(verbose(), a.append), gpu=a.gpu,
                            tmp=tmp, share=share, ports=self.PORTS)
         debug("booting: " + " ".join(shlex.quote(c) for c in cmd))
         t0 = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.PIPE, preexec_fn=set_pdeathsig)
+                                     stderr=subprocess.PIPE, preexec_fn=set_pdeathsig,
+                                     env=qemu_env)
 
         sel = selectors.DefaultSelector()
         for name, s in listeners.items():
