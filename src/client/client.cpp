@@ -23,6 +23,16 @@
 
 namespace zc::client {
 
+// The wire format carries its own copy of the stream's error codes (it
+// belongs to neither side); check it against the XML the scanner read.
+static_assert(static_cast<uint32_t>(wire::StreamError::bad_magic) == ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_MAGIC);
+static_assert(static_cast<uint32_t>(wire::StreamError::bad_format) == ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_FORMAT);
+static_assert(static_cast<uint32_t>(wire::StreamError::bad_size) == ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_SIZE);
+static_assert(static_cast<uint32_t>(wire::StreamError::truncated) == ZCPIPE_SOCKET_STREAM_V1_ERROR_TRUNCATED);
+static_assert(static_cast<uint32_t>(wire::StreamError::bad_sequence) == ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_SEQUENCE);
+static_assert(static_cast<uint32_t>(wire::StreamError::too_many_frames) ==
+              ZCPIPE_SOCKET_STREAM_V1_ERROR_TOO_MANY_FRAMES);
+
 const char* transport_name(Transport t) {
   switch (t) {
     case Transport::dmabuf: return "dmabuf";
@@ -486,7 +496,7 @@ Result<void> Client::Impl::submit(Slot& slot, uint64_t n) {
     buffer::Buffer& b = *slot.buffer;
     auto px = b.map(true);
     if (!px) return px.error();
-    transport::SocketFrameHeader h;
+    wire::SocketFrameHeader h;
     h.seq = n;
     h.width = b.width();
     h.height = b.height();
