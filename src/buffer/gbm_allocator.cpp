@@ -42,20 +42,30 @@ class GbmAllocator final : public Allocator {
 
   Result<std::unique_ptr<Buffer>> allocate(uint32_t width, uint32_t height, uint32_t format,
                                            const std::vector<uint64_t>& modifiers) override {
+    // `modifiers` is the caller's choice (for the cpu renderer: LINEAR, or
+    // nothing where the device has no modifiers). INVALID is not a layout but
+    // "no modifier": GBM must not be handed it as one.
     std::vector<uint64_t> explicit_mods;
     for (uint64_t m : modifiers)
       if (m != DRM_FORMAT_MOD_INVALID) explicit_mods.push_back(m);
+    const bool linear_ok = explicit_mods.empty() || std::find(explicit_mods.begin(), explicit_mods.end(),
+                                                              DRM_FORMAT_MOD_LINEAR) != explicit_mods.end();
     gbm_bo* bo = nullptr;
-    bool linear_requested = false;
     if (!explicit_mods.empty()) {
       bo = gbm_bo_create_with_modifiers2(device_->dev, width, height, format, explicit_mods.data(),
                                          static_cast<unsigned>(explicit_mods.size()),
                                          GBM_BO_USE_SCANOUT | GBM_BO_USE_RENDERING);
     }
+    // Drivers without modifier support (Mesa's kms_swrast among them) refuse
+    // the call above. The fallback makes a LINEAR buffer without a modifier,
+    // so it is only right when LINEAR (or no modifier) is what was asked for:
+    // a linear buffer labelled as a tiled one would be shown scrambled.
+    if (bo == nullptr && !linear_ok)
+      return Error::from_errno(fmt::format("gbm_bo_create_with_modifiers2 {}x{} {} on {}", width, height,
+                                           format_name(format), device_->path));
     if (bo == nullptr) {
       // LINEAR: rows one after another, a layout every scanout engine and the CPU understand.
       bo = gbm_bo_create(device_->dev, width, height, format, GBM_BO_USE_SCANOUT | GBM_BO_USE_LINEAR);
-      linear_requested = true;
     }
     if (bo == nullptr)
       return Error::from_errno(fmt::format("gbm_bo_create {}x{} {} on {}", width, height,
@@ -65,8 +75,10 @@ class GbmAllocator final : public Allocator {
     d.height = height;
     d.format = format;
     d.modifier = gbm_bo_get_modifier(bo);
-    // Mesa reports INVALID (implicit) for a LINEAR-flagged bo; the layout is linear.
-    if (d.modifier == DRM_FORMAT_MOD_INVALID && linear_requested) d.modifier = DRM_FORMAT_MOD_LINEAR;
+    // Mesa reports INVALID (implicit) for a LINEAR-flagged bo. Its layout is
+    // linear: say LINEAR when the consumer asked for LINEAR, and keep "no
+    // modifier" when it asked for none (it may accept only that).
+    if (d.modifier == DRM_FORMAT_MOD_INVALID && !explicit_mods.empty()) d.modifier = DRM_FORMAT_MOD_LINEAR;
     d.num_planes = 1;
     d.planes[0].offset = gbm_bo_get_offset(bo, 0);
     d.planes[0].stride = gbm_bo_get_stride_for_plane(bo, 0);

@@ -1,12 +1,31 @@
+#include <drm_fourcc.h>
 #include <fmt/core.h>
 
+#include <algorithm>
 #include <string>
 
 #include "buffer/pattern.h"
 #include "client/renderer.h"
+#include "common/format.h"
 #include "stats/trace.h"
 
 namespace zc::client {
+
+Result<std::vector<uint64_t>> linear_modifiers(const std::vector<uint64_t>& accepted) {
+  const auto has = [&](uint64_t m) { return std::find(accepted.begin(), accepted.end(), m) != accepted.end(); };
+  // Explicit LINEAR first: the compositor then knows the layout for certain.
+  if (has(DRM_FORMAT_MOD_LINEAR)) return std::vector<uint64_t>{DRM_FORMAT_MOD_LINEAR};
+  // INVALID means "no modifier": the layout is whatever the driver gives a
+  // buffer by default. That is what a device without modifier support
+  // (virtio-gpu, older drivers) knows, and with GBM_BO_USE_LINEAR it is linear.
+  if (accepted.empty() || has(DRM_FORMAT_MOD_INVALID)) return std::vector<uint64_t>{};
+  std::string names;
+  for (uint64_t m : accepted) names += (names.empty() ? "" : ", ") + modifier_name(m);
+  return Error{ENOTSUP, fmt::format("the compositor accepts only {} here, and the cpu renderer can only write LINEAR "
+                                    "buffers (rows one after another; a tiled or compressed layout would scramble "
+                                    "the picture)",
+                                    names)};
+}
 
 namespace {
 
@@ -17,7 +36,7 @@ class CpuRenderer final : public Renderer {
   const char* name() const override { return "cpu"; }
 
   Result<std::vector<uint64_t>> choose_modifiers(const std::vector<uint64_t>& accepted) const override {
-    return accepted;
+    return linear_modifiers(accepted);
   }
 
   Result<void> render(buffer::Buffer& b, uint64_t n) override {

@@ -45,4 +45,14 @@ class Renderer {
 // once, at allocation), every pixel or only the header rows as `mode` says.
 std::unique_ptr<Renderer> make_cpu_renderer(Render mode);
 
+// The modifier choice of a renderer that writes pixels with the CPU, as a
+// pure function of what the compositor accepts:
+//   LINEAR accepted                 -> {LINEAR}
+//   only INVALID (or nothing)       -> {} : allocate without a modifier; the
+//                                     device has none, and a buffer made with
+//                                     GBM_BO_USE_LINEAR is linear
+//   only tiled/compressed layouts   -> ENOTSUP: writing rows into a tiled
+//                                     buffer would scramble the picture
+Result<std::vector<uint64_t>> linear_modifiers(const std::vector<uint64_t>& accepted);
+
 }  // namespace zc::client
