@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <gbm.h>
+#include <sys/stat.h>
 #include <xf86drm.h>
 
 #include <algorithm>
 
 #include "buffer/allocator.h"
+#include "buffer/drm_node.h"
 #include "common/format.h"
 #include "common/log.h"
 
@@ -108,7 +110,8 @@ class GbmAllocator final : public Allocator {
 };
 
 // Opens a node and checks that GBM can really allocate a small scanout buffer
-// there (Mesa's kms_swrast fallback needs dumb buffers, which render nodes refuse).
+// there (Mesa's kms_swrast fallback needs dumb buffers, which render nodes
+// refuse: see drm_node.h for why the primary node is tried first).
 Result<std::shared_ptr<GbmDevice>> try_node(const std::string& path) {
   auto d = std::make_shared<GbmDevice>();
   d->path = path;
@@ -122,11 +125,16 @@ Result<std::shared_ptr<GbmDevice>> try_node(const std::string& path) {
   return d;
 }
 
-std::vector<std::string> device_nodes(drmDevicePtr dev) {
-  std::vector<std::string> nodes;
-  if ((dev->available_nodes & (1 << DRM_NODE_RENDER)) != 0) nodes.emplace_back(dev->nodes[DRM_NODE_RENDER]);
-  if ((dev->available_nodes & (1 << DRM_NODE_PRIMARY)) != 0) nodes.emplace_back(dev->nodes[DRM_NODE_PRIMARY]);
-  return nodes;
+// The device's primary and render nodes, with their device numbers.
+void add_nodes(drmDevicePtr dev, size_t index, std::vector<DrmNode>& out) {
+  const std::pair<int, NodeType> kinds[] = {{DRM_NODE_PRIMARY, NodeType::primary}, {DRM_NODE_RENDER, NodeType::render}};
+  for (const auto& [node, type] : kinds) {
+    if ((dev->available_nodes & (1 << node)) == 0) continue;
+    struct stat st {};
+    const std::string path = dev->nodes[node];
+    if (::stat(path.c_str(), &st) != 0) continue;
+    out.push_back(DrmNode{path, type, st.st_rdev, index});
+  }
 }
 
 }  // namespace
@@ -135,20 +143,22 @@ Result<std::unique_ptr<Allocator>> create_gbm_allocator(const AllocatorRequest& 
   std::vector<std::string> candidates;
   if (!req.device_path.empty()) {
     candidates.push_back(req.device_path);
-  } else if (req.device) {
-    drmDevicePtr dev = nullptr;
-    if (drmGetDeviceFromDevId(*req.device, 0, &dev) == 0) {
-      candidates = device_nodes(dev);
-      drmFreeDevice(&dev);
-    }
   } else {
-    drmDevicePtr devs[16] = {};
-    const int n = drmGetDevices2(0, devs, 16);
-    for (int i = 0; i < n; ++i) {
-      auto nodes = device_nodes(devs[i]);
-      candidates.insert(candidates.end(), nodes.begin(), nodes.end());
+    std::vector<DrmNode> nodes;
+    if (req.device) {
+      // linux-dmabuf feedback named the device (one of its nodes): only its nodes.
+      drmDevicePtr dev = nullptr;
+      if (drmGetDeviceFromDevId(*req.device, 0, &dev) == 0) {
+        add_nodes(dev, 0, nodes);
+        drmFreeDevice(&dev);
+      }
+    } else {
+      drmDevicePtr devs[16] = {};
+      const int n = drmGetDevices2(0, devs, 16);
+      for (int i = 0; i < n; ++i) add_nodes(devs[i], static_cast<size_t>(i), nodes);
+      if (n > 0) drmFreeDevices(devs, n);
     }
-    if (n > 0) drmFreeDevices(devs, n);
+    candidates = gbm_node_order(std::move(nodes), req.device);
   }
   if (candidates.empty()) return Error{ENODEV, "no DRM device found for GBM (/dev/dri is empty or absent)"};
   Error last{ENODEV, "no usable DRM node"};
