@@ -107,6 +107,7 @@ int main(int argc, char** argv) {
 
   ledger->end_frame();
   const server::ServerCounters c = (*server)->counters();
+  const auto scanout = (*server)->scanout_counters();  // after every client left, before shutdown frees the rest
   (*server)->shutdown();
   const int fds_at_end = count_open_fds();
   log::info("stopped: {} commits, {} presented ({} zero-copy), {} discarded, {} protocol errors, {} clients",
@@ -130,6 +131,8 @@ int main(int argc, char** argv) {
                      {"clients_disconnected", c.clients_disconnected}};
     j["fds_at_start"] = fds_at_start;
     j["fds_at_end"] = fds_at_end;
+    j["scanout"] = nlohmann::json::object();
+    for (const auto& [k, v] : scanout) j["scanout"][k] = v;
     j["output_counters"] = nlohmann::json::object();
     for (const auto& [k, v] : (*server)->output().counters()) j["output_counters"][k] = v;
     if (!no_ledger) j["ledger"] = ledger->to_json();

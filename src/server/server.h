@@ -11,6 +11,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/result.h"
 #include "output/output.h"
@@ -57,6 +59,9 @@ class Server {
   void shutdown();
 
   const ServerCounters& counters() const;
+  // The scanout planner's numbers (buffers, bytes, peak_bytes, refusals...)
+  // for the --stats JSON; read them before shutdown().
+  std::vector<std::pair<const char*, uint64_t>> scanout_counters() const;
   output::Output& output();
 
   struct Impl;
