@@ -14,10 +14,28 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
+#include <fstream>
+
 #include "scenario.h"
 
 namespace zcb {
 namespace {
+
+// Resident memory of `pid` in bytes (VmRSS: anonymous, file and shared
+// pages it has mapped; a scanout memfd counts while it is mapped).
+uint64_t rss_bytes(pid_t pid) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  uint64_t kb = 0;
+  while (f >> key) {
+    if (key == "VmRSS:") {
+      f >> kb;
+      return kb * 1024;
+    }
+    f.ignore(4096, '\n');
+  }
+  throw std::runtime_error("no VmRSS for pid " + std::to_string(pid));
+}
 
 struct Size {
   uint32_t w, h;
@@ -114,6 +132,65 @@ TEST(ScanoutPlanner, SizeChangesNeverWriteTheBufferOnScreen) {
   EXPECT_LE(sp["allocations"].get<int>(), 2 * runs) << sp.dump();
   EXPECT_EQ(sp["refused_busy"], 0) << sp.dump();
   EXPECT_LE(sp["peak_bytes"].get<uint64_t>(), 2 * uint64_t{640} * 480 * 4 + uint64_t{320} * 240 * 4) << sp.dump();
+}
+
+// A client that sent big frames leaves: the compositor gives the scanout
+// buffers it made for them back (they used to stay as idle spares).
+TEST(ScanoutPlanner, ABigClientsBuffersAreGivenBackWhenItLeaves) {
+  Scenario sc(/*refresh=*/0);
+  constexpr uint32_t kBig = 4096;
+  constexpr uint64_t kBigFrame = uint64_t{kBig} * kBig * 4;  // 64 MiB
+  const uint64_t rss_before = rss_bytes(sc.comp().pid());
+  {
+    zct::SpawnOptions o = zct::client_options(
+        sc.comp(), {"--transport", "shm", "--frames", "3", "--size", std::to_string(kBig) + "x" + std::to_string(kBig)},
+        sc.rt() / "big.json");
+    zct::Process big(o);
+    const Exit e = big.wait_or_kill(60s);
+    ASSERT_TRUE(e.ok()) << e.describe();
+    EXPECT_EQ(zct::read_json(sc.rt() / "big.json")["frames_presented"], 3);
+  }
+  ASSERT_EQ(sc.settle_sockets(), sc.sockets_at_start()) << "the big client's disconnect was not noticed";
+  const uint64_t rss_after = rss_bytes(sc.comp().pid());
+  // Its frames needed two 64 MiB buffers; less than one may stay resident
+  // (allocator slack, libwayland's buffers).
+  EXPECT_LT(rss_after, rss_before + kBigFrame / 2)
+      << "RSS " << rss_before / 1048576 << " MiB before the big client, " << rss_after / 1048576 << " MiB after it left";
+
+  const json s = sc.stop();
+  const json& sp = s["scanout"];
+  EXPECT_GE(sp["peak_bytes"].get<uint64_t>(), kBigFrame) << sp.dump();
+  EXPECT_EQ(sp["buffers"], 0) << "idle scanout buffers stayed allocated after every client left: " << sp.dump();
+  EXPECT_EQ(sp["bytes"], 0) << sp.dump();
+  EXPECT_EQ(sp["allocations"], sp["frees"]) << sp.dump();
+}
+
+// A frame over the per-buffer cap (8192x8192 x 4 bytes = 256 MiB > the
+// 7680x4320 x 4 limit) is dropped with a counted reason, nothing is
+// allocated for it, and the compositor keeps serving.
+TEST(ScanoutPlanner, AFrameOverTheCapIsDroppedAndCounted) {
+  Scenario sc(/*refresh=*/0);
+  {
+    RawClient c(sc.socket_path());
+    c.make_window();
+    ShmFrames shm(c, {{8192, 8192}});
+    c.request_feedback();
+    wl_surface_attach(c.surface(), shm.draw(0, 1), 0, 0);
+    c.commit();
+    ASSERT_TRUE(c.dispatch_until([&] { return c.presented() + c.discarded() >= 1; }, 20s))
+        << RawClient::describe(c.error());
+    EXPECT_EQ(c.discarded(), 1u);
+    EXPECT_EQ(c.presented(), 0u);
+    EXPECT_TRUE(c.roundtrip()) << "dropping a frame is not a protocol error: " << RawClient::describe(c.error());
+  }
+  sc.run_good_client("good-shm", "shm", 20);
+  const json s = sc.stop();
+  const json& sp = s["scanout"];
+  EXPECT_EQ(sp["refused_too_large"], 1) << sp.dump();
+  EXPECT_EQ(sp["max_buffer_bytes"], uint64_t{7680} * 4320 * 4);
+  EXPECT_LE(sp["peak_bytes"].get<uint64_t>(), 3 * kFrameBytes) << "only the good client's buffers were allocated";
+  EXPECT_EQ(s["counters"]["discarded"], 1);
+  EXPECT_EQ(s["counters"]["presented"], 20);
 }
 
 }  // namespace
