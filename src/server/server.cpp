@@ -29,12 +29,20 @@ void region_add(wl_client*, wl_resource*, int32_t, int32_t, int32_t, int32_t) {}
 const struct wl_region_interface kRegionImpl = {resource_destroy, region_add, region_add};
 
 // --------------------------------------------------------------- wl_surface
-void surface_attach(wl_client*, wl_resource* r, wl_resource* buffer, int32_t, int32_t) {
+void surface_attach(wl_client* client, wl_resource* r, wl_resource* buffer, int32_t, int32_t) {
   Surface* s = surface_from_resource(r);
   if (buffer != nullptr && client_buffer_from_resource(buffer) == nullptr && wl_shm_buffer_get(buffer) == nullptr) {
-    s->server->post_error(r, WL_SURFACE_ERROR_INVALID_SIZE,
-                          fmt::format("wl_buffer@{} is not a buffer this compositor made",
-                                      wl_resource_get_id(buffer)));
+    // Not a size problem (wl_surface's own error codes are about scale,
+    // transform, size and offset): the object itself is one this compositor
+    // cannot use. That is wl_display's invalid_object, posted on the
+    // client's wl_display (object 1), as libwayland does for unknown ids.
+    // libwayland already type-checks the argument, so this only triggers
+    // for a wl_buffer made by a protocol the compositor does not read.
+    if (wl_resource* display = wl_client_get_object(client, 1))
+      s->server->post_error(display, WL_DISPLAY_ERROR_INVALID_OBJECT,
+                            fmt::format("wl_surface@{}.attach: wl_buffer@{} is neither a wl_shm nor a linux-dmabuf "
+                                        "buffer of this compositor",
+                                        wl_resource_get_id(r), wl_resource_get_id(buffer)));
     return;
   }
   s->pending_buffer.reset(buffer);
