@@ -22,7 +22,6 @@ namespace zc::server {
 
 struct ServerConfig {
   std::string socket_name;  // empty = wl_display_add_socket_auto
-  bool verify = false;      // ask the output to checksum what it shows
   uint64_t exit_after_clients = 0;  // stop once this many clients came and went (0 = never)
 };
 
