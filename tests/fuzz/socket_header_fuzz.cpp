@@ -1,4 +1,4 @@
-// Fuzz target: the socket baseline's frame header (src/transport/socket_frame.*).
+// Fuzz target: the socket baseline's frame header (src/wire/socket_wire.*).
 //
 // The compositor reads 40 bytes from a client's data socket, decodes them and
 // validates them before it sizes a staging buffer or reads a single pixel. A
@@ -12,10 +12,9 @@
 
 #include "common/format.h"
 #include "fuzz_check.h"
-#include "transport/socket_frame.h"
-#include "zcpipe-socket-v1-client-protocol.h"
+#include "wire/socket_wire.h"
 
-using namespace zc::transport;
+using namespace zc::wire;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < kSocketHeaderBytes) return -1;  // the reader never decodes a short header; reject the input
@@ -30,9 +29,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (err) {
     // A refusal names a code of the protocol (the client gets it as an
     // error event) and says what was wrong.
-    FUZZ_CHECK(err->code == ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_MAGIC ||
-                   err->code == ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_FORMAT ||
-                   err->code == ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_SIZE,
+    FUZZ_CHECK(err->code == uint32_t(StreamError::bad_magic) || err->code == uint32_t(StreamError::bad_format) ||
+                   err->code == uint32_t(StreamError::bad_size),
                "unknown error code %u", err->code);
     FUZZ_CHECK(!err->message.empty(), "empty message for code %u", err->code);
     return 0;
