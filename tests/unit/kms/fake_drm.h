@@ -76,6 +76,7 @@ class FakeDrm final : public Drm {
   bool hold_flips = true;    // true: flips complete only when complete_flips() is called
   uint32_t initial_fb = 0;   // a framebuffer on the CRTC before we start (a console)
   bool refuse_24bpp_dumb = true;
+  std::set<std::string> hidden_props;  // property names the driver lacks
 
   // ---- what happened
   struct Commit {
@@ -133,6 +134,7 @@ class FakeDrm final : public Drm {
     crtc_active = true;
   }
 
+  size_t blob_count() const { return blobs_.size(); }
   size_t open_handles() const { return handle_to_object_.size(); }
   size_t pending_flips() const { return pending_.size(); }
   bool in_flight() const { return !pending_.empty() || !ready_.empty(); }
@@ -231,6 +233,7 @@ class FakeDrm final : public Drm {
     } else {
       return ENOENT;
     }
+    std::erase_if(out, [this](const Property& p) { return hidden_props.count(p.name) != 0; });
     return 0;
   }
   int get_blob(uint32_t id, std::vector<uint8_t>& out) override {

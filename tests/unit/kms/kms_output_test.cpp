@@ -19,6 +19,7 @@
 #include "buffer/pattern.h"
 #include "common/format.h"
 #include "fake_drm.h"
+#include "test_buffer.h"
 #include "output/kms/device.h"
 #include "output/kms/dumb.h"
 #include "output/kms/framebuffer.h"
@@ -29,29 +30,6 @@ namespace zc::test {
 namespace {
 
 using output::Presented;
-
-// A frame-sized memfd posing as a dma-buf (Kind says what it really is).
-std::shared_ptr<buffer::Buffer> make_buffer(uint32_t w, uint32_t h, uint64_t frame,
-                                            buffer::Kind kind = buffer::Kind::dmabuf,
-                                            uint32_t format = DRM_FORMAT_XRGB8888,
-                                            uint64_t modifier = DRM_FORMAT_MOD_LINEAR) {
-  buffer::Dmabuf d;
-  d.width = w;
-  d.height = h;
-  d.format = format;
-  d.modifier = modifier;
-  d.num_planes = 1;
-  const uint32_t bpp = format == DRM_FORMAT_RGB888 ? 3 : 4;
-  d.planes[0].stride = (w * bpp + 63u) & ~63u;
-  const int fd = ::memfd_create("test-frame", MFD_CLOEXEC);
-  EXPECT_EQ(::ftruncate(fd, static_cast<off_t>(d.planes[0].stride) * h), 0);
-  d.planes[0].fd = UniqueFd{fd};
-  auto b = std::make_shared<buffer::Buffer>(std::move(d), kind);
-  auto px = b->map(true);
-  EXPECT_TRUE(px.ok());
-  buffer::render_pattern({px->data(), w, h, b->stride(), format}, frame);
-  return b;
-}
 
 uint64_t checksum_of(buffer::Buffer& b) {
   auto px = b.map(false);

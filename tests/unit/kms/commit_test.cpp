@@ -1,0 +1,164 @@
+// kms::Committer: the atomic and legacy implementations, each alone on the
+// fake device. What each one sends the kernel for a test, a flip, a
+// modeset and turning the display off.
+#include <drm_fourcc.h>
+#include <gtest/gtest.h>
+
+#include "fake_drm.h"
+#include "test_buffer.h"
+#include "output/kms/commit.h"
+#include "output/kms/framebuffer.h"
+
+namespace zc::test {
+namespace {
+
+using output::kms::Committer;
+using output::kms::Completion;
+using output::kms::Framebuffer;
+using output::kms::Target;
+
+struct Fixture {
+  Fixture() {
+    auto f = Framebuffer::import(fake, buffer->desc(), false);
+    EXPECT_TRUE(f);
+    fb = std::move(f.value());
+  }
+  Target target() const {
+    return Target{FakeDrm::kConnector, FakeDrm::kCrtc, FakeDrm::kPrimary, fake.modes[0]};
+  }
+  FakeDrm fake;
+  std::shared_ptr<buffer::Buffer> buffer = make_buffer(64, 48, 0);
+  std::shared_ptr<Framebuffer> fb;
+};
+
+// ------------------------------------------------------------ atomic
+TEST(KmsAtomicCommit, TestOnlyAsksWithoutTouchingTheScreen) {
+  Fixture f;
+  auto c = output::kms::make_atomic_committer(f.fake, f.target());
+  ASSERT_TRUE(c) << c.error().message();
+  ASSERT_TRUE((*c)->test(*f.fb, /*modeset=*/true));
+  ASSERT_EQ(f.fake.test_commits.size(), 1u);
+  const auto& t = f.fake.test_commits[0];
+  EXPECT_EQ(t.flags, DRM_MODE_ATOMIC_TEST_ONLY | DRM_MODE_ATOMIC_ALLOW_MODESET);
+  EXPECT_EQ(t.value(FakeDrm::kPrimary, FakeDrm::kFbId), f.fb->id());
+  EXPECT_EQ(t.value(FakeDrm::kCrtc, FakeDrm::kCrtcActive), 1u);
+  EXPECT_TRUE(t.has(FakeDrm::kCrtc, FakeDrm::kCrtcModeId));
+  EXPECT_TRUE(f.fake.commits.empty());
+  EXPECT_EQ(f.fake.plane_fb, 0u) << "nothing on screen";
+  EXPECT_EQ((*c)->counters().tests, 1u);
+
+  f.fake.reject_test_only = EINVAL;
+  auto r = (*c)->test(*f.fb, false);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().code, EINVAL);
+  EXPECT_EQ((*c)->counters().tests_rejected, 1u);
+  EXPECT_EQ(f.fake.test_commits.back().flags, uint32_t{DRM_MODE_ATOMIC_TEST_ONLY});
+  EXPECT_FALSE(f.fake.test_commits.back().has(FakeDrm::kCrtc, FakeDrm::kCrtcModeId)) << "no modeset: no mode";
+}
+
+TEST(KmsAtomicCommit, FlipIsNonblockingWithAnEventAndModesetOnlyWhenAsked) {
+  Fixture f;
+  auto c = output::kms::make_atomic_committer(f.fake, f.target());
+  ASSERT_TRUE(c);
+  auto first = (*c)->page_flip(*f.fb, true, 7);
+  ASSERT_TRUE(first) << first.error().message();
+  EXPECT_EQ(*first, Completion::event);
+  ASSERT_EQ(f.fake.commits.size(), 1u);
+  EXPECT_EQ(f.fake.commits[0].flags,
+            DRM_MODE_ATOMIC_NONBLOCK | DRM_MODE_PAGE_FLIP_EVENT | DRM_MODE_ATOMIC_ALLOW_MODESET);
+  EXPECT_EQ(f.fake.commits[0].user_data, 7u);
+  EXPECT_EQ(f.fake.plane_fb, f.fb->id());
+  EXPECT_TRUE(f.fake.crtc_active);
+  // One in flight: the next NONBLOCK commit is EBUSY, and says so.
+  auto busy = (*c)->page_flip(*f.fb, false, 8);
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().code, EBUSY);
+  f.fake.complete_flips();
+  uint64_t seen = 0;
+  f.fake.handle_events([&](const output::kms::FlipEvent& e) { seen = e.user_data; });
+  EXPECT_EQ(seen, 7u);
+  ASSERT_TRUE((*c)->page_flip(*f.fb, false, 8));
+  EXPECT_EQ(f.fake.commits[1].flags, uint32_t{DRM_MODE_ATOMIC_NONBLOCK | DRM_MODE_PAGE_FLIP_EVENT});
+  EXPECT_FALSE(f.fake.commits[1].has(FakeDrm::kCrtc, FakeDrm::kCrtcModeId));
+}
+
+TEST(KmsAtomicCommit, BlockingModesetAndDisable) {
+  Fixture f;
+  auto c = output::kms::make_atomic_committer(f.fake, f.target());
+  ASSERT_TRUE(c);
+  ASSERT_TRUE((*c)->modeset(*f.fb));
+  EXPECT_EQ(f.fake.commits.back().flags, uint32_t{DRM_MODE_ATOMIC_ALLOW_MODESET}) << "blocking, no event";
+  EXPECT_FALSE(f.fake.in_flight());
+  ASSERT_TRUE((*c)->disable());
+  const auto& off = f.fake.commits.back();
+  EXPECT_EQ(off.value(FakeDrm::kPrimary, FakeDrm::kFbId), 0u);
+  EXPECT_EQ(off.value(FakeDrm::kPrimary, FakeDrm::kPlaneCrtcId), 0u);
+  EXPECT_EQ(off.value(FakeDrm::kCrtc, FakeDrm::kCrtcActive), 0u);
+  EXPECT_EQ(off.value(FakeDrm::kConnector, FakeDrm::kConnCrtcId), 0u);
+  EXPECT_FALSE(f.fake.crtc_active);
+}
+
+TEST(KmsAtomicCommit, MissingPropertyIsAnErrorAndTheModeBlobLivesWithTheCommitter) {
+  {
+    Fixture f;
+    f.fake.hidden_props = {"SRC_W"};
+    auto c = output::kms::make_atomic_committer(f.fake, f.target());
+    ASSERT_FALSE(c);
+    EXPECT_NE(c.error().message().find("SRC_W"), std::string::npos) << c.error().message();
+    EXPECT_EQ(f.fake.blob_count(), 0u);
+  }
+  Fixture f;
+  auto c = output::kms::make_atomic_committer(f.fake, f.target());
+  ASSERT_TRUE(c);
+  EXPECT_EQ(f.fake.blob_count(), 1u) << "the mode blob, made once";
+  c.value().reset();
+  EXPECT_EQ(f.fake.blob_count(), 0u) << "destroyed with the committer";
+}
+
+// ------------------------------------------------------------ legacy
+TEST(KmsLegacyCommit, TestSimplySucceedsWithoutAnIoctl) {
+  Fixture f;
+  auto c = output::kms::make_legacy_committer(f.fake, f.target());
+  f.fake.reject_test_only = EINVAL;
+  EXPECT_TRUE(c->test(*f.fb, true));
+  EXPECT_TRUE(c->test(*f.fb, false));
+  EXPECT_TRUE(f.fake.test_commits.empty());
+  EXPECT_TRUE(f.fake.set_crtcs.empty());
+  EXPECT_EQ(c->counters().tests, 0u);
+}
+
+TEST(KmsLegacyCommit, ModesetIsSetCrtcThenPageFlips) {
+  Fixture f;
+  auto c = output::kms::make_legacy_committer(f.fake, f.target());
+  auto first = c->page_flip(*f.fb, true, 1);
+  ASSERT_TRUE(first);
+  EXPECT_EQ(*first, Completion::done_now) << "SetCrtc blocks and sends no event";
+  ASSERT_EQ(f.fake.set_crtcs.size(), 1u);
+  EXPECT_EQ(f.fake.set_crtcs[0].fb, f.fb->id());
+  EXPECT_TRUE(f.fake.set_crtcs[0].has_mode);
+  EXPECT_EQ(f.fake.set_crtcs[0].connectors, std::vector<uint32_t>{FakeDrm::kConnector});
+  auto next = c->page_flip(*f.fb, false, 2);
+  ASSERT_TRUE(next);
+  EXPECT_EQ(*next, Completion::event);
+  ASSERT_EQ(f.fake.page_flips.size(), 1u);
+  EXPECT_EQ(f.fake.page_flips[0].flags, uint32_t{DRM_MODE_PAGE_FLIP_EVENT});
+  EXPECT_EQ(f.fake.page_flips[0].user_data, 2u);
+  auto busy = c->page_flip(*f.fb, false, 3);
+  ASSERT_FALSE(busy);
+  EXPECT_EQ(busy.error().code, EBUSY);
+  EXPECT_TRUE(f.fake.commits.empty()) << "legacy never sends an atomic request";
+}
+
+TEST(KmsLegacyCommit, DisableTurnsTheCrtcOff) {
+  Fixture f;
+  auto c = output::kms::make_legacy_committer(f.fake, f.target());
+  ASSERT_TRUE(c->modeset(*f.fb));
+  EXPECT_TRUE(f.fake.crtc_active);
+  ASSERT_TRUE(c->disable());
+  EXPECT_EQ(f.fake.set_crtcs.back().fb, 0u);
+  EXPECT_FALSE(f.fake.set_crtcs.back().has_mode);
+  EXPECT_FALSE(f.fake.crtc_active);
+}
+
+}  // namespace
+}  // namespace zc::test
