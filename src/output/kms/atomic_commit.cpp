@@ -18,9 +18,9 @@ namespace {
 
 class AtomicCommitter final : public Committer {
  public:
-  AtomicCommitter(Drm& drm, const Target& t, PropertyTable<ConnectorProp> c, PropertyTable<CrtcProp> k,
+  AtomicCommitter(std::shared_ptr<Drm> drm, const Target& t, PropertyTable<ConnectorProp> c, PropertyTable<CrtcProp> k,
                   PropertyTable<PlaneProp> p, uint32_t mode_blob)
-      : drm_(drm), t_(t), conn_(c), crtc_(k), plane_(p), mode_blob_(mode_blob) {}
+      : owner_(std::move(drm)), drm_(*owner_), t_(t), conn_(c), crtc_(k), plane_(p), mode_blob_(mode_blob) {}
   ~AtomicCommitter() override {
     if (mode_blob_ != 0) drm_.destroy_blob(mode_blob_);
   }
@@ -93,6 +93,7 @@ class AtomicCommitter final : public Committer {
         .add(plane_, PlaneProp::crtc_h, t_.mode.vdisplay);
   }
 
+  std::shared_ptr<Drm> owner_;
   Drm& drm_;
   Target t_;
   PropertyTable<ConnectorProp> conn_;
@@ -103,7 +104,8 @@ class AtomicCommitter final : public Committer {
 
 }  // namespace
 
-Result<std::unique_ptr<Committer>> make_atomic_committer(Drm& drm, const Target& t) {
+Result<std::unique_ptr<Committer>> make_atomic_committer(std::shared_ptr<Drm> device, const Target& t) {
+  Drm& drm = *device;
   auto cp = resolve_connector(drm, t.connector_id);
   auto kp = resolve_crtc(drm, t.crtc_id);
   auto pp = resolve_plane(drm, t.plane_id);
@@ -115,7 +117,7 @@ Result<std::unique_ptr<Committer>> make_atomic_committer(Drm& drm, const Target&
   uint32_t blob = 0;
   if (const int err = drm.create_blob(&t.mode, sizeof t.mode, blob); err != 0)
     return Error{err, "cannot create the mode blob (drmModeCreatePropertyBlob)"};
-  return std::unique_ptr<Committer>(new AtomicCommitter(drm, t, *cp, *kp, *pp, blob));
+  return std::unique_ptr<Committer>(new AtomicCommitter(std::move(device), t, *cp, *kp, *pp, blob));
 }
 
 }  // namespace zc::output::kms

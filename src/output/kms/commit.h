@@ -75,7 +75,7 @@ class Committer {
 // Atomic, if the driver accepts it and the objects have every property a
 // commit needs; the error says what is missing (the caller falls back to
 // legacy). Makes the mode blob, which lives as long as the Committer.
-Result<std::unique_ptr<Committer>> make_atomic_committer(Drm& drm, const Target& target);
-std::unique_ptr<Committer> make_legacy_committer(Drm& drm, const Target& target);
+Result<std::unique_ptr<Committer>> make_atomic_committer(std::shared_ptr<Drm> drm, const Target& target);
+std::unique_ptr<Committer> make_legacy_committer(std::shared_ptr<Drm> drm, const Target& target);
 
 }  // namespace zc::output::kms

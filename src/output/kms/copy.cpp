@@ -74,7 +74,7 @@ Result<CopyPool::Lease> CopyPool::acquire() {
   if (!b) return b.error();
   auto t = std::make_shared<Target>();
   t->buffer = std::shared_ptr<buffer::Buffer>(std::move(b.value()));
-  auto fb = Framebuffer::import(dev_->drm(), t->buffer->desc(), dev_->caps().addfb2_modifiers, counters_);
+  auto fb = Framebuffer::import(dev_->drm_ptr(), t->buffer->desc(), dev_->caps().addfb2_modifiers, counters_);
   if (!fb) return fb.error();
   t->fb = std::move(fb.value());
   targets_.push_back(t);

@@ -79,8 +79,9 @@ class CopyPool {
 
   static constexpr size_t kMax = 3;  // on screen, in flight, queued
 
-  CopyPool(std::shared_ptr<Device> device, uint32_t width, uint32_t height, FramebufferCounters* counters)
-      : dev_(std::move(device)), width_(width), height_(height), counters_(counters) {}
+  CopyPool(std::shared_ptr<Device> device, uint32_t width, uint32_t height,
+           std::shared_ptr<FramebufferCounters> counters)
+      : dev_(std::move(device)), width_(width), height_(height), counters_(std::move(counters)) {}
 
   // A free target (allocated on first need, up to kMax).
   Result<Lease> acquire();
@@ -97,7 +98,7 @@ class CopyPool {
  private:
   std::shared_ptr<Device> dev_;
   uint32_t width_, height_;
-  FramebufferCounters* counters_;
+  std::shared_ptr<FramebufferCounters> counters_;
   std::vector<std::shared_ptr<Target>> targets_;
 };
 

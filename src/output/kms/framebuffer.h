@@ -13,6 +13,10 @@
 // must be, and exactly once). The framebuffer lives until drmModeRmFB in the
 // destructor — which must not run while a plane still shows it or a commit
 // in flight refers to it: owners keep a shared_ptr per use.
+//
+// The framebuffer holds the device (a shared_ptr to its kms::Drm) and its
+// counters: however the owners are torn down, RmFB always reaches the
+// device the ID belongs to, never a freed one.
 #pragma once
 
 #include <cstdint>
@@ -34,9 +38,10 @@ struct FramebufferCounters {
 class Framebuffer {
  public:
   // `addfb2_modifiers`: the device's DRM_CAP_ADDFB2_MODIFIERS. `counters`
-  // (optional) must outlive the framebuffer.
-  static Result<std::shared_ptr<Framebuffer>> import(Drm& drm, const buffer::Dmabuf& d, bool addfb2_modifiers,
-                                                     FramebufferCounters* counters = nullptr);
+  // is optional.
+  static Result<std::shared_ptr<Framebuffer>> import(std::shared_ptr<Drm> drm, const buffer::Dmabuf& d,
+                                                     bool addfb2_modifiers,
+                                                     std::shared_ptr<FramebufferCounters> counters = nullptr);
   ~Framebuffer();
   Framebuffer(const Framebuffer&) = delete;
   Framebuffer& operator=(const Framebuffer&) = delete;
@@ -47,12 +52,13 @@ class Framebuffer {
   uint32_t format() const { return format_; }
 
  private:
-  Framebuffer(Drm& drm, uint32_t id, uint32_t w, uint32_t h, uint32_t format, FramebufferCounters* counters)
-      : drm_(&drm), id_(id), width_(w), height_(h), format_(format), counters_(counters) {}
-  Drm* drm_;
+  Framebuffer(std::shared_ptr<Drm> drm, uint32_t id, uint32_t w, uint32_t h, uint32_t format,
+              std::shared_ptr<FramebufferCounters> counters)
+      : drm_(std::move(drm)), id_(id), width_(w), height_(h), format_(format), counters_(std::move(counters)) {}
+  std::shared_ptr<Drm> drm_;
   uint32_t id_;
   uint32_t width_, height_, format_;
-  FramebufferCounters* counters_;
+  std::shared_ptr<FramebufferCounters> counters_;
 };
 
 }  // namespace zc::output::kms

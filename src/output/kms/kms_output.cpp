@@ -121,7 +121,8 @@ class KmsOutput final : public Output {
   wl_event_source* vblank_timer_ = nullptr;
   wl_event_source* modeset_idle_ = nullptr;
 
-  FramebufferCounters fb_counters_;
+  // Shared with the framebuffers, which may outlive this output.
+  std::shared_ptr<FramebufferCounters> fb_counters_ = std::make_shared<FramebufferCounters>();
   struct {
     uint64_t commits = 0, flips = 0, ebusy = 0, commit_failures = 0;
     uint64_t direct = 0, copied = 0, discarded = 0, blanked = 0;
@@ -139,14 +140,14 @@ Result<void> KmsOutput::init() {
 
   const Target target{pipe_.connector_id, pipe_.crtc_id, pipe_.plane_id, pipe_.mode};
   if (caps.atomic) {
-    auto c = make_atomic_committer(drm_, target);
+    auto c = make_atomic_committer(dev_->drm_ptr(), target);
     if (c) committer_ = std::move(c.value());
     else log::info("kms: {}: using legacy modesetting", c.error().message());
   }
-  if (!committer_) committer_ = make_legacy_committer(drm_, target);
+  if (!committer_) committer_ = make_legacy_committer(dev_->drm_ptr(), target);
   formats_ = kms::scanout_formats(drm_, pipe_);
   importable_ = kms::importable_formats(formats_, pipe_.plane_formats, caps.addfb2_modifiers);
-  copies_ = std::make_unique<CopyPool>(dev_, pipe_.mode.hdisplay, pipe_.mode.vdisplay, &fb_counters_);
+  copies_ = std::make_unique<CopyPool>(dev_, pipe_.mode.hdisplay, pipe_.mode.vdisplay, fb_counters_);
 
   // What to put back at exit.
   if (const int err = drm_.crtc(pipe_.crtc_id, saved_crtc_); err != 0) saved_crtc_ = CrtcInfo{};
@@ -254,7 +255,7 @@ Result<std::shared_ptr<Framebuffer>> KmsOutput::framebuffer_for(const std::share
   if (it == cache_.end()) {
     Cached c;
     c.buffer = b;
-    auto fb = Framebuffer::import(drm_, b->desc(), dev_->caps().addfb2_modifiers, &fb_counters_);
+    auto fb = Framebuffer::import(dev_->drm_ptr(), b->desc(), dev_->caps().addfb2_modifiers, fb_counters_);
     if (fb) c.fb = std::move(fb.value());
     else c.error = fb.error().message();
     it = cache_.emplace(b.get(), std::move(c)).first;
@@ -516,8 +517,8 @@ KmsOutput::~KmsOutput() {
   log::info("kms: {} commits ({} TEST_ONLY rejected, {} EBUSY), {} page flips; frames {} direct, {} copied, {} "
             "discarded; framebuffers {} created, {} removed; GEM handles {} opened, {} closed",
             n_.commits, tests.tests_rejected, n_.ebusy, n_.flips, n_.direct, n_.copied, n_.discarded,
-            fb_counters_.created, fb_counters_.removed, fb_counters_.gem_handles_opened,
-            fb_counters_.gem_handles_closed);
+            fb_counters_->created, fb_counters_->removed, fb_counters_->gem_handles_opened,
+            fb_counters_->gem_handles_closed);
 }
 
 void KmsOutput::wait_for_flip(int timeout_ms) {
@@ -566,11 +567,11 @@ std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
       {"kms_frames_copied", n_.copied},
       {"kms_frames_discarded", n_.discarded},
       {"kms_blanked", n_.blanked},
-      {"kms_fbs_created", fb_counters_.created},
-      {"kms_fbs_removed", fb_counters_.removed},
-      {"kms_fbs_live", fb_counters_.created - fb_counters_.removed},
-      {"kms_gem_handles_opened", fb_counters_.gem_handles_opened},
-      {"kms_gem_handles_closed", fb_counters_.gem_handles_closed},
+      {"kms_fbs_created", fb_counters_->created},
+      {"kms_fbs_removed", fb_counters_->removed},
+      {"kms_fbs_live", fb_counters_->created - fb_counters_->removed},
+      {"kms_gem_handles_opened", fb_counters_->gem_handles_opened},
+      {"kms_gem_handles_closed", fb_counters_->gem_handles_closed},
       {"kms_dumb_buffers", copies_->size()},
   };
 }

@@ -15,7 +15,7 @@ namespace {
 
 class LegacyCommitter final : public Committer {
  public:
-  LegacyCommitter(Drm& drm, const Target& t) : drm_(drm), t_(t) {}
+  LegacyCommitter(std::shared_ptr<Drm> drm, const Target& t) : owner_(std::move(drm)), drm_(*owner_), t_(t) {}
 
   const char* name() const override { return "legacy"; }
 
@@ -45,14 +45,15 @@ class LegacyCommitter final : public Committer {
   }
 
  private:
+  std::shared_ptr<Drm> owner_;
   Drm& drm_;
   Target t_;
 };
 
 }  // namespace
 
-std::unique_ptr<Committer> make_legacy_committer(Drm& drm, const Target& t) {
-  return std::make_unique<LegacyCommitter>(drm, t);
+std::unique_ptr<Committer> make_legacy_committer(std::shared_ptr<Drm> drm, const Target& t) {
+  return std::make_unique<LegacyCommitter>(std::move(drm), t);
 }
 
 }  // namespace zc::output::kms

@@ -19,14 +19,15 @@ using output::kms::Target;
 
 struct Fixture {
   Fixture() {
-    auto f = Framebuffer::import(fake, buffer->desc(), false);
+    auto f = Framebuffer::import(drm, buffer->desc(), false);
     EXPECT_TRUE(f);
     fb = std::move(f.value());
   }
   Target target() const {
     return Target{FakeDrm::kConnector, FakeDrm::kCrtc, FakeDrm::kPrimary, fake.modes[0]};
   }
-  FakeDrm fake;
+  std::shared_ptr<FakeDrm> drm = std::make_shared<FakeDrm>();
+  FakeDrm& fake = *drm;
   std::shared_ptr<buffer::Buffer> buffer = make_buffer(64, 48, 0);
   std::shared_ptr<Framebuffer> fb;
 };
@@ -34,7 +35,7 @@ struct Fixture {
 // ------------------------------------------------------------ atomic
 TEST(KmsAtomicCommit, TestOnlyAsksWithoutTouchingTheScreen) {
   Fixture f;
-  auto c = output::kms::make_atomic_committer(f.fake, f.target());
+  auto c = output::kms::make_atomic_committer(f.drm, f.target());
   ASSERT_TRUE(c) << c.error().message();
   ASSERT_TRUE((*c)->test(*f.fb, /*modeset=*/true));
   ASSERT_EQ(f.fake.test_commits.size(), 1u);
@@ -58,7 +59,7 @@ TEST(KmsAtomicCommit, TestOnlyAsksWithoutTouchingTheScreen) {
 
 TEST(KmsAtomicCommit, FlipIsNonblockingWithAnEventAndModesetOnlyWhenAsked) {
   Fixture f;
-  auto c = output::kms::make_atomic_committer(f.fake, f.target());
+  auto c = output::kms::make_atomic_committer(f.drm, f.target());
   ASSERT_TRUE(c);
   auto first = (*c)->page_flip(*f.fb, true, 7);
   ASSERT_TRUE(first) << first.error().message();
@@ -84,7 +85,7 @@ TEST(KmsAtomicCommit, FlipIsNonblockingWithAnEventAndModesetOnlyWhenAsked) {
 
 TEST(KmsAtomicCommit, BlockingModesetAndDisable) {
   Fixture f;
-  auto c = output::kms::make_atomic_committer(f.fake, f.target());
+  auto c = output::kms::make_atomic_committer(f.drm, f.target());
   ASSERT_TRUE(c);
   ASSERT_TRUE((*c)->modeset(*f.fb));
   EXPECT_EQ(f.fake.commits.back().flags, uint32_t{DRM_MODE_ATOMIC_ALLOW_MODESET}) << "blocking, no event";
@@ -102,13 +103,13 @@ TEST(KmsAtomicCommit, MissingPropertyIsAnErrorAndTheModeBlobLivesWithTheCommitte
   {
     Fixture f;
     f.fake.hidden_props = {"SRC_W"};
-    auto c = output::kms::make_atomic_committer(f.fake, f.target());
+    auto c = output::kms::make_atomic_committer(f.drm, f.target());
     ASSERT_FALSE(c);
     EXPECT_NE(c.error().message().find("SRC_W"), std::string::npos) << c.error().message();
     EXPECT_EQ(f.fake.blob_count(), 0u);
   }
   Fixture f;
-  auto c = output::kms::make_atomic_committer(f.fake, f.target());
+  auto c = output::kms::make_atomic_committer(f.drm, f.target());
   ASSERT_TRUE(c);
   EXPECT_EQ(f.fake.blob_count(), 1u) << "the mode blob, made once";
   c.value().reset();
@@ -118,7 +119,7 @@ TEST(KmsAtomicCommit, MissingPropertyIsAnErrorAndTheModeBlobLivesWithTheCommitte
 // ------------------------------------------------------------ legacy
 TEST(KmsLegacyCommit, TestSimplySucceedsWithoutAnIoctl) {
   Fixture f;
-  auto c = output::kms::make_legacy_committer(f.fake, f.target());
+  auto c = output::kms::make_legacy_committer(f.drm, f.target());
   f.fake.reject_test_only = EINVAL;
   EXPECT_TRUE(c->test(*f.fb, true));
   EXPECT_TRUE(c->test(*f.fb, false));
@@ -129,7 +130,7 @@ TEST(KmsLegacyCommit, TestSimplySucceedsWithoutAnIoctl) {
 
 TEST(KmsLegacyCommit, ModesetIsSetCrtcThenPageFlips) {
   Fixture f;
-  auto c = output::kms::make_legacy_committer(f.fake, f.target());
+  auto c = output::kms::make_legacy_committer(f.drm, f.target());
   auto first = c->page_flip(*f.fb, true, 1);
   ASSERT_TRUE(first);
   EXPECT_EQ(*first, Completion::done_now) << "SetCrtc blocks and sends no event";
@@ -151,7 +152,7 @@ TEST(KmsLegacyCommit, ModesetIsSetCrtcThenPageFlips) {
 
 TEST(KmsLegacyCommit, DisableTurnsTheCrtcOff) {
   Fixture f;
-  auto c = output::kms::make_legacy_committer(f.fake, f.target());
+  auto c = output::kms::make_legacy_committer(f.drm, f.target());
   ASSERT_TRUE(c->modeset(*f.fb));
   EXPECT_TRUE(f.fake.crtc_active);
   ASSERT_TRUE(c->disable());

@@ -77,6 +77,7 @@ class FakeDrm final : public Drm {
   uint32_t initial_fb = 0;   // a framebuffer on the CRTC before we start (a console)
   bool refuse_24bpp_dumb = true;
   std::set<std::string> hidden_props;  // property names the driver lacks
+  std::function<void(const FakeDrm&)> on_destroy;  // the device closes: what is left
 
   // ---- what happened
   struct Commit {
@@ -121,6 +122,7 @@ class FakeDrm final : public Drm {
 
   FakeDrm() : event_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
   ~FakeDrm() override {
+    if (on_destroy) on_destroy(*this);
     ::close(event_fd_);
     for (auto& [h, fd] : dumb_fds_) ::close(fd);
   }

@@ -583,7 +583,8 @@ TEST(KmsOutput, AddressReuseDoesNotReturnAStaleFramebuffer) {
 }
 
 TEST(KmsFramebuffer, SharedHandleOfMultiPlaneBufferIsClosedOnce) {
-  FakeDrm fake;
+  auto drm = std::make_shared<FakeDrm>();
+  FakeDrm& fake = *drm;
   buffer::Dmabuf d;
   d.width = 16;
   d.height = 16;
@@ -596,8 +597,9 @@ TEST(KmsFramebuffer, SharedHandleOfMultiPlaneBufferIsClosedOnce) {
   d.planes[1].fd = d.planes[0].fd.dup_cloexec();
   d.planes[0].stride = d.planes[1].stride = 64;
   d.planes[1].offset = 4096;
-  output::kms::FramebufferCounters n;
-  auto fb = output::kms::Framebuffer::import(fake, d, false, &n);
+  auto counters = std::make_shared<output::kms::FramebufferCounters>();
+  const auto& n = *counters;
+  auto fb = output::kms::Framebuffer::import(drm, d, false, counters);
   ASSERT_TRUE(fb) << fb.error().message();
   EXPECT_EQ(fake.open_handles(), 0u);
   EXPECT_EQ(fake.bad_handle_closes, 0) << "the shared handle is closed exactly once";
@@ -609,28 +611,53 @@ TEST(KmsFramebuffer, SharedHandleOfMultiPlaneBufferIsClosedOnce) {
 }
 
 TEST(KmsFramebuffer, HandlesAreClosedWhenAddfbFails) {
-  FakeDrm fake;
+  auto drm = std::make_shared<FakeDrm>();
+  FakeDrm& fake = *drm;
   fake.addfb_errno = EINVAL;
   auto b = make_buffer(16, 16, 0);
-  auto fb = output::kms::Framebuffer::import(fake, b->desc(), false);
+  auto fb = output::kms::Framebuffer::import(drm, b->desc(), false);
   EXPECT_FALSE(fb);
   EXPECT_EQ(fake.open_handles(), 0u);
 }
 
 TEST(KmsFramebuffer, ModifiersOnlyWhenTheDeviceTakesThem) {
-  FakeDrm fake;
+  auto drm = std::make_shared<FakeDrm>();
+  FakeDrm& fake = *drm;
   auto linear = make_buffer(16, 16, 0);
-  ASSERT_TRUE(output::kms::Framebuffer::import(fake, linear->desc(), false));
+  ASSERT_TRUE(output::kms::Framebuffer::import(drm, linear->desc(), false));
   EXPECT_EQ(fake.addfb_plain, 1);
   auto tiled = make_buffer(16, 16, 0, buffer::Kind::dmabuf, DRM_FORMAT_XRGB8888, I915_FORMAT_MOD_X_TILED);
-  auto r = output::kms::Framebuffer::import(fake, tiled->desc(), false);
+  auto r = output::kms::Framebuffer::import(drm, tiled->desc(), false);
   ASSERT_FALSE(r);
   EXPECT_NE(r.error().message().find("ADDFB2_MODIFIERS = 0"), std::string::npos) << r.error().message();
   EXPECT_EQ(fake.prime_imports, 1) << "refused before importing";
   fake.addfb2_modifiers = 1;
-  ASSERT_TRUE(output::kms::Framebuffer::import(fake, tiled->desc(), true));
+  ASSERT_TRUE(output::kms::Framebuffer::import(drm, tiled->desc(), true));
   EXPECT_EQ(fake.addfb_with_modifiers, 1);
   EXPECT_EQ(fake.open_handles(), 0u);
+}
+
+// A framebuffer may outlive the output and the device object that made it
+// (a compositor tearing down in another order): it holds the device, so
+// its RmFB reaches a live one, and the device closes only after that.
+TEST(KmsFramebuffer, OutlivesTheDeviceObjectAndStillRemovesItsId) {
+  auto f = std::make_unique<FakeDrm>();
+  size_t fbs_left_at_close = 99;
+  bool closed = false;
+  f->on_destroy = [&](const FakeDrm& d) {
+    closed = true;
+    fbs_left_at_close = d.fbs.size();
+  };
+  auto dev = std::shared_ptr<output::kms::Device>(
+      output::kms::Device::adopt(std::move(f), "/dev/dri/fake0", 0, true));
+  auto b = make_buffer(16, 16, 0);
+  auto fb = output::kms::Framebuffer::import(dev->drm_ptr(), b->desc(), false);
+  ASSERT_TRUE(fb) << fb.error().message();
+  dev.reset();
+  EXPECT_FALSE(closed) << "the framebuffer keeps the device open";
+  fb.value().reset();
+  EXPECT_TRUE(closed) << "the last framebuffer closes it";
+  EXPECT_EQ(fbs_left_at_close, 0u) << "RmFB ran before the device went away";
 }
 
 TEST(KmsDumb, AllocatesMappedDmabufsAndKeepsNoHandle) {
