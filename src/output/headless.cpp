@@ -7,10 +7,10 @@
 #include <cerrno>
 #include <cstring>
 
-#include "buffer/pattern.h"
 #include "common/log.h"
 #include "common/clock.h"
 #include "common/unique_fd.h"
+#include "output/read_back.h"
 #include "stats/trace.h"
 
 namespace zc::output {
@@ -130,7 +130,10 @@ class HeadlessOutput final : public Output {
       p.refresh_ns = static_cast<uint32_t>(period_ns_);
       p.vsync = period_ns_ != 0;
       p.zero_copy = pending_.client_owned;
-      if (cfg_.verify) read_back(*pending_.buffer, p);
+      if (cfg_.verify) {
+        ZC_TRACE("--verify: checksum of the shown frame, read in place (a display CRC stand-in; reads, does not copy)", 0);
+        read_back(*pending_.buffer, p);
+      }
       ZC_TRACE(pending_.client_owned ? "virtual vblank: the client's own buffer is now what the display shows (a page flip, no copy)"
                                      : "virtual vblank: the compositor's scanout buffer is now what the display shows",
                0);
@@ -141,21 +144,6 @@ class HeadlessOutput final : public Output {
       if (cb_.presented) cb_.presented(current_.tag, p);
     }
     if (cb_.vblank) cb_.vblank(time_ns);
-  }
-
-  // The display-CRC stand-in: read (never copy) what is on screen.
-  static void read_back(buffer::Buffer& b, Presented& p) {
-    auto px = b.map(false);
-    if (!px) {
-      log::warn("verify: cannot map presented buffer: {}", px.error().message());
-      return;
-    }
-    b.begin_cpu_access(false);
-    const buffer::ConstPixelView v{px->data(), b.width(), b.height(), b.stride(), b.format()};
-    ZC_TRACE("--verify: checksum of the shown frame, read in place (a display CRC stand-in; reads, does not copy)", 0);
-    p.checksum = buffer::checksum(v);
-    p.decoded_frame = buffer::decode_pattern(v);
-    b.end_cpu_access(false);
   }
 
   wl_event_loop* loop_;

@@ -75,7 +75,9 @@ Result<std::shared_ptr<Framebuffer>> Framebuffer::import(std::shared_ptr<Drm> de
     return Error{err, fmt::format("{} {}x{} {} {}", with_modifiers ? "drmModeAddFB2WithModifiers" : "drmModeAddFB2",
                                   d.width, d.height, format_name(d.format), modifier_name(d.modifier))};
   if (counters != nullptr) counters->created++;
-  return std::shared_ptr<Framebuffer>(new Framebuffer(std::move(device), id, d.width, d.height, d.format,
+  return std::shared_ptr<Framebuffer>(new Framebuffer(std::move(device), id,
+                                                         FbLayout{d.width, d.height, d.format, d.modifier,
+                                                                  d.num_planes, pitches, offsets},
                                                          std::move(shared_counters)));
 }
 

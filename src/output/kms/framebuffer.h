@@ -19,6 +19,7 @@
 // device the ID belongs to, never a freed one.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 
@@ -33,6 +34,16 @@ struct FramebufferCounters {
   uint64_t removed = 0;
   uint64_t gem_handles_opened = 0;
   uint64_t gem_handles_closed = 0;
+};
+
+// What a plane needs to know about a framebuffer's memory: two
+// framebuffers with equal layouts look the same to a TEST_ONLY commit.
+struct FbLayout {
+  uint32_t width = 0, height = 0, format = 0;
+  uint64_t modifier = 0;
+  uint32_t num_planes = 0;
+  std::array<uint32_t, 4> pitches{}, offsets{};
+  bool operator==(const FbLayout&) const = default;
 };
 
 class Framebuffer {
@@ -50,14 +61,17 @@ class Framebuffer {
   uint32_t width() const { return width_; }
   uint32_t height() const { return height_; }
   uint32_t format() const { return format_; }
+  const FbLayout& layout() const { return layout_; }
 
  private:
-  Framebuffer(std::shared_ptr<Drm> drm, uint32_t id, uint32_t w, uint32_t h, uint32_t format,
+  Framebuffer(std::shared_ptr<Drm> drm, uint32_t id, const FbLayout& layout,
               std::shared_ptr<FramebufferCounters> counters)
-      : drm_(std::move(drm)), id_(id), width_(w), height_(h), format_(format), counters_(std::move(counters)) {}
+      : drm_(std::move(drm)), id_(id), width_(layout.width), height_(layout.height), format_(layout.format),
+        layout_(layout), counters_(std::move(counters)) {}
   std::shared_ptr<Drm> drm_;
   uint32_t id_;
   uint32_t width_, height_, format_;
+  FbLayout layout_;
   std::shared_ptr<FramebufferCounters> counters_;
 };
 

@@ -17,7 +17,6 @@
 #include <cstring>
 #include <unordered_map>
 
-#include "buffer/pattern.h"
 #include "common/clock.h"
 #include "common/format.h"
 #include "common/log.h"
@@ -27,6 +26,7 @@
 #include "output/kms/flip_queue.h"
 #include "output/kms/framebuffer.h"
 #include "output/kms/pipeline.h"
+#include "output/read_back.h"
 
 namespace zc::output {
 namespace {
@@ -67,7 +67,7 @@ class KmsOutput final : public Output {
     CopyPool::Lease copy;  // the copy target, when copied
     bool client_owned = false;
     bool direct = false;
-    std::string reason;      // why it was copied
+    ScanoutReasons reasons;  // why it was copied
     bool withdrawn = false;  // its surface is gone: blank the screen after it
   };
   struct Cached {
@@ -77,16 +77,15 @@ class KmsOutput final : public Output {
   };
 
   const drmModeModeInfo& mode_() const { return pipe_.mode; }
-  std::string direct_blocker(const buffer::Buffer& b) const;
+  ScanoutReasons direct_blockers(const buffer::Buffer& b) const;
   Result<std::shared_ptr<Framebuffer>> framebuffer_for(const std::shared_ptr<buffer::Buffer>& b);
-  Result<void> copy(Frame& f, const std::string& reason);
+  Result<void> copy(Frame& f, ScanoutReasons reasons);
   void discard(Frame f);
   void commit_queued();
   Result<void> commit(const Frame& f);
   void on_flip(uint64_t time_ns, uint32_t sequence);
   bool queue_blank();
   void sweep();
-  void read_back(buffer::Buffer& b, Presented& p);
   void pause();
   void resume();
   void restore();
@@ -188,13 +187,17 @@ void KmsOutput::present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bo
 
   // Direct: the plane reads the client's buffer itself, if nothing about it
   // rules that out, it imports, and the driver says yes to a test commit.
-  std::string why = direct_blocker(*buffer);
+  ScanoutReasons why = direct_blockers(*buffer);
   if (why.empty()) {
     auto fb = framebuffer_for(buffer);
     if (!fb) {
-      why = "import failed: " + fb.error().message();
+      why.add(ScanoutReason::import_failed);
+      log::debug("kms: tag {}: import failed: {}", tag, fb.error().message());
     } else if (!paused_) {
-      if (auto t = committer_->test(**fb, needs_modeset_); !t) why = "TEST_ONLY rejected: " + t.error().message();
+      if (auto t = committer_->test(**fb, needs_modeset_); !t) {
+        why.add(ScanoutReason::test_only_failed);
+        log::debug("kms: tag {}: TEST_ONLY rejected: {}", tag, t.error().message());
+      }
     }
     if (why.empty()) {
       f.fb = std::move(fb.value());
@@ -206,7 +209,7 @@ void KmsOutput::present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bo
   // Or a copy the plane can read.
   if (!f.direct) {
     if (auto r = copy(f, why); !r) {
-      log::warn("kms: frame (tag {}) cannot be shown: {} and {}", tag, why, r.error().message());
+      log::warn("kms: frame (tag {}) cannot be shown: {}, and {}", tag, why.describe(), r.error().message());
       discard(std::move(f));
       return;
     }
@@ -215,31 +218,31 @@ void KmsOutput::present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bo
   commit_queued();
 }
 
-// Static reasons a buffer cannot go on the primary plane as it is, or "".
-std::string KmsOutput::direct_blocker(const buffer::Buffer& b) const {
+// Every reason, visible without asking the kernel, that a buffer cannot go
+// on the primary plane as it is (all of them, not the first: a client must
+// fix them all to be scanned out).
+ScanoutReasons KmsOutput::direct_blockers(const buffer::Buffer& b) const {
+  ScanoutReasons why;
   const auto& plane_formats = pipe_.plane_formats;
-  if (std::find(plane_formats.begin(), plane_formats.end(), b.format()) == plane_formats.end()) {
-    std::string fmts;
-    for (uint32_t f : plane_formats) fmts += (fmts.empty() ? "" : ", ") + format_name(f);
-    return fmt::format("format {} is not on the primary plane (it takes {})", format_name(b.format()), fmts);
-  }
+  const bool format_ok = std::find(plane_formats.begin(), plane_formats.end(), b.format()) != plane_formats.end();
+  if (!format_ok) why.add(ScanoutReason::format_not_on_plane);
   // A memfd sent as a "dma-buf" (linux-dmabuf takes any fd) cannot be
   // imported: the display engine can only read memory a driver exported.
-  if (b.kind() != buffer::Kind::dmabuf) return "import failed: not a dma-buf (shared memory)";
+  if (b.kind() != buffer::Kind::dmabuf) why.add(ScanoutReason::not_dmabuf);
+  // The layout, judged only for a format the plane takes (else the format
+  // is the reason).
   const uint64_t mod = b.desc().modifier;
-  if (mod != DRM_FORMAT_MOD_INVALID &&
+  if (format_ok && mod != DRM_FORMAT_MOD_INVALID &&
       std::find(formats_.begin(), formats_.end(), std::pair<uint32_t, uint64_t>(b.format(), mod)) == formats_.end())
-    return fmt::format("modifier {} is not on the primary plane for {}", modifier_name(mod), format_name(b.format()));
+    why.add(ScanoutReason::modifier_not_on_plane);
   // A bottom-up buffer (OpenGL's row order) would be shown upside down: the
   // plane reads rows top to bottom. (Some planes could mirror it with the
   // "rotation" property's reflect-y; Weston and zcpipe copy instead.)
-  if (b.desc().y_invert) return "y_invert: rows are stored bottom-up and the plane reads them top-down";
+  if (b.desc().y_invert) why.add(ScanoutReason::y_invert);
   // Many primary planes (virtio-gpu's among them) must cover the whole CRTC
   // and cannot scale: the buffer must have the mode's size.
-  if (b.width() != mode_().hdisplay || b.height() != mode_().vdisplay)
-    return fmt::format("size {}x{} is not the mode's {}x{}", b.width(), b.height(), mode_().hdisplay,
-                       mode_().vdisplay);
-  return {};
+  if (b.width() != mode_().hdisplay || b.height() != mode_().vdisplay) why.add(ScanoutReason::size_mismatch);
+  return why;
 }
 
 // One framebuffer per client buffer, made on first use and kept while the
@@ -265,7 +268,7 @@ Result<std::shared_ptr<Framebuffer>> KmsOutput::framebuffer_for(const std::share
 }
 
 // The copy fallback: the CPU puts the frame into a buffer of ours.
-Result<void> KmsOutput::copy(Frame& f, const std::string& reason) {
+Result<void> KmsOutput::copy(Frame& f, ScanoutReasons reasons) {
   uint64_t bytes = 0;
   bool converted = false;
   auto lease = copies_->copy(*f.buffer, bytes, converted);
@@ -274,14 +277,16 @@ Result<void> KmsOutput::copy(Frame& f, const std::string& reason) {
   f.shown = lease.value()->buffer;
   f.copy = std::move(lease.value());
   f.direct = false;
-  f.reason = reason;
+  f.reasons = reasons;
   n_.copied++;
-  // The CPU copy goes to the ledger of the frame being committed now.
-  const std::string where = fmt::format("{}: {} -> dumb buffer (scanout fallback: {})",
-                                        converted ? "convert" : "memcpy",
-                                        f.client_owned ? "client buffer" : "scanout buffer", reason);
-  log::debug("kms: tag {}: {}", f.tag, where);
-  if (cb_.copied) cb_.copied(f.tag, bytes, where.c_str());
+  // The CPU copy goes to the ledger of the frame being committed now (the
+  // reasons travel with the frame, in Presented).
+  static constexpr const char* kWhere[2][2] = {
+      {"memcpy: scanout buffer -> dumb buffer (scanout fallback)", "memcpy: client buffer -> dumb buffer (scanout fallback)"},
+      {"convert: scanout buffer -> dumb buffer (scanout fallback)", "convert: client buffer -> dumb buffer (scanout fallback)"}};
+  const char* where = kWhere[converted ? 1 : 0][f.client_owned ? 1 : 0];
+  if (log::level() >= log::Level::debug) log::debug("kms: tag {}: {} ({})", f.tag, where, reasons.describe());
+  if (cb_.copied) cb_.copied(f.tag, bytes, where);
   return {};
 }
 
@@ -309,7 +314,8 @@ void KmsOutput::commit_queued() {
     n_.commit_failures++;
     f.fb.reset();
     f.shown.reset();
-    if (copy(f, fmt::format("commit failed: {}", std::strerror(r.error().code)))) r = commit(f);
+    log::debug("kms: tag {}: commit refused ({}): copying", f.tag, r.error().message());
+    if (copy(f, ScanoutReason::commit_failed)) r = commit(f);
   }
   if (!r && r.error().code == EBUSY) {
     // The previous commit is still being processed (ours just completed, or
@@ -389,8 +395,8 @@ void KmsOutput::on_flip(uint64_t time_ns, uint32_t sequence) {
   // is no fixed refresh: wp_presentation asks for seq 0 and refresh 0 then,
   // and the timestamp is when the host took the frame, not a scan-out time.
   p.zero_copy = cur.client_owned && cur.direct;
-  p.scanout = cur.direct ? "direct" : "copy";
-  p.reason = cur.reason;
+  p.direct = cur.direct;
+  p.reasons = cur.reasons;
   const bool tagged = cur.has_tag;
   const uint64_t tag = cur.tag;
   // Keep the display busy: commit the next frame before calling anyone.
@@ -408,20 +414,6 @@ void KmsOutput::on_flip(uint64_t time_ns, uint32_t sequence) {
   if (old_tagged && cb_.released) cb_.released(old_tag);
   if (tagged && cb_.presented) cb_.presented(tag, p);
   if (cb_.vblank) cb_.vblank(time_ns);
-}
-
-// The display-CRC stand-in: read (never copy) what is on screen.
-void KmsOutput::read_back(buffer::Buffer& b, Presented& p) {
-  auto px = b.map(false);
-  if (!px) {
-    log::warn("verify: cannot map the shown buffer: {}", px.error().message());
-    return;
-  }
-  b.begin_cpu_access(false);
-  const buffer::ConstPixelView v{px->data(), b.width(), b.height(), b.stride(), b.format()};
-  p.checksum = buffer::checksum(v);
-  p.decoded_frame = buffer::decode_pattern(v);
-  b.end_cpu_access(false);
 }
 
 // ------------------------------------------------------------ withdraw, vblank
@@ -560,6 +552,7 @@ std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
       {"kms_commits", n_.commits},
       {"kms_page_flips", n_.flips},
       {"kms_test_only", c.tests},
+      {"kms_test_only_skipped", c.tests_skipped},
       {"kms_test_only_rejected", c.tests_rejected},
       {"kms_ebusy", n_.ebusy},
       {"kms_commit_failures", n_.commit_failures},

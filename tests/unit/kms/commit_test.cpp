@@ -49,12 +49,12 @@ TEST(KmsAtomicCommit, TestOnlyAsksWithoutTouchingTheScreen) {
   EXPECT_EQ((*c)->counters().tests, 1u);
 
   f.fake.reject_test_only = EINVAL;
-  auto r = (*c)->test(*f.fb, false);
+  (*c)->forget_tests();  // else the first answer would stand (see below)
+  auto r = (*c)->test(*f.fb, true);
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().code, EINVAL);
   EXPECT_EQ((*c)->counters().tests_rejected, 1u);
-  EXPECT_EQ(f.fake.test_commits.back().flags, uint32_t{DRM_MODE_ATOMIC_TEST_ONLY});
-  EXPECT_FALSE(f.fake.test_commits.back().has(FakeDrm::kCrtc, FakeDrm::kCrtcModeId)) << "no modeset: no mode";
+  EXPECT_EQ(f.fake.test_commits.size(), 2u);
 }
 
 TEST(KmsAtomicCommit, FlipIsNonblockingWithAnEventAndModesetOnlyWhenAsked) {
@@ -114,6 +114,85 @@ TEST(KmsAtomicCommit, MissingPropertyIsAnErrorAndTheModeBlobLivesWithTheCommitte
   EXPECT_EQ(f.fake.blob_count(), 1u) << "the mode blob, made once";
   c.value().reset();
   EXPECT_EQ(f.fake.blob_count(), 0u) << "destroyed with the committer";
+}
+
+TEST(KmsAtomicCommit, TestOnlyAnswerStandsWhileNothingChanged) {
+  Fixture f;
+  auto c = output::kms::make_atomic_committer(f.drm, f.target());
+  ASSERT_TRUE(c);
+  auto other = Framebuffer::import(f.drm, make_buffer(64, 48, 1)->desc(), false);
+  ASSERT_TRUE(other);
+  ASSERT_TRUE((*c)->test(*f.fb, true));
+  ASSERT_TRUE((*c)->test(**other, true)) << "another framebuffer, same layout";
+  EXPECT_EQ(f.fake.test_commits.size(), 1u);
+  EXPECT_EQ((*c)->counters().tests_skipped, 1u);
+  ASSERT_TRUE((*c)->page_flip(*f.fb, true, 1));
+  f.fake.complete_flips();
+  f.fake.handle_events([](const output::kms::FlipEvent&) {});
+  ASSERT_TRUE((*c)->test(*f.fb, false)) << "without the modeset: another state";
+  EXPECT_EQ(f.fake.test_commits.size(), 2u);
+  (*c)->forget_tests();  // the seat went away and came back
+  ASSERT_TRUE((*c)->test(*f.fb, false));
+  EXPECT_EQ(f.fake.test_commits.size(), 3u);
+  EXPECT_EQ((*c)->counters().tests, 3u);
+}
+
+// The fake enforces the kernel's atomic rules (so the tests above mean
+// something): each broken rule is EINVAL, TEST_ONLY included.
+TEST(KmsFakeDrm, EnforcesTheKernelsAtomicRules) {
+  Fixture f;
+  using output::kms::AtomicProp;
+  const uint32_t fb = f.fb->id();
+  uint32_t blob = 0;
+  ASSERT_EQ(f.fake.create_blob(&f.fake.modes[0], sizeof f.fake.modes[0], blob), 0);
+  const std::vector<AtomicProp> modeset = {{FakeDrm::kConnector, FakeDrm::kConnCrtcId, FakeDrm::kCrtc},
+                                           {FakeDrm::kCrtc, FakeDrm::kCrtcModeId, blob},
+                                           {FakeDrm::kCrtc, FakeDrm::kCrtcActive, 1}};
+  auto with = [](std::vector<AtomicProp> a, std::initializer_list<AtomicProp> b) {
+    a.insert(a.end(), b);
+    return a;
+  };
+  const AtomicProp plane_fb{FakeDrm::kPrimary, FakeDrm::kFbId, fb};
+  const AtomicProp plane_crtc{FakeDrm::kPrimary, FakeDrm::kPlaneCrtcId, FakeDrm::kCrtc};
+  // A mode change without ALLOW_MODESET.
+  EXPECT_EQ(f.fake.atomic_commit(with(modeset, {plane_fb, plane_crtc}), DRM_MODE_ATOMIC_TEST_ONLY, 0), EINVAL);
+  EXPECT_EQ(f.fake.atomic_commit(with(modeset, {plane_fb, plane_crtc}), 0, 0), EINVAL);
+  // FB_ID without CRTC_ID, and the reverse.
+  EXPECT_EQ(f.fake.atomic_commit(with(modeset, {plane_fb}), DRM_MODE_ATOMIC_ALLOW_MODESET, 0), EINVAL);
+  EXPECT_EQ(f.fake.atomic_commit(with(modeset, {plane_crtc}), DRM_MODE_ATOMIC_ALLOW_MODESET, 0), EINVAL);
+  // A plane on a CRTC that is off.
+  EXPECT_EQ(f.fake.atomic_commit(std::vector<AtomicProp>{plane_fb, plane_crtc}, DRM_MODE_ATOMIC_ALLOW_MODESET, 0), EINVAL);
+  // Active without a mode.
+  EXPECT_EQ(f.fake.atomic_commit(std::vector<AtomicProp>{{FakeDrm::kCrtc, FakeDrm::kCrtcActive, 1}}, DRM_MODE_ATOMIC_ALLOW_MODESET, 0), EINVAL);
+  // TEST_ONLY cannot ask for an event.
+  EXPECT_EQ(f.fake.atomic_commit(with(modeset, {plane_fb, plane_crtc}),
+                                 DRM_MODE_ATOMIC_TEST_ONLY | DRM_MODE_ATOMIC_ALLOW_MODESET | DRM_MODE_PAGE_FLIP_EVENT, 0),
+            EINVAL);
+  EXPECT_EQ(f.fake.rule_violations, 7);
+  EXPECT_TRUE(f.fake.commits.empty());
+  // The same modeset, done right, is taken; then a flip needs no ALLOW_MODESET.
+  EXPECT_EQ(f.fake.atomic_commit(with(modeset, {plane_fb, plane_crtc}), DRM_MODE_ATOMIC_ALLOW_MODESET, 0), 0);
+  EXPECT_EQ(f.fake.atomic_commit(std::vector<AtomicProp>{plane_fb, plane_crtc}, DRM_MODE_ATOMIC_NONBLOCK | DRM_MODE_PAGE_FLIP_EVENT, 1), 0);
+  EXPECT_EQ(f.fake.rule_violations, 7);
+}
+
+// Every request the atomic committer builds passes those rules.
+TEST(KmsAtomicCommit, EveryRequestKeepsTheRules) {
+  Fixture f;
+  auto c = output::kms::make_atomic_committer(f.drm, f.target());
+  ASSERT_TRUE(c);
+  EXPECT_TRUE((*c)->test(*f.fb, true));
+  EXPECT_FALSE((*c)->test(*f.fb, false)) << "no modeset yet: the plane would sit on a CRTC that is off";
+  ASSERT_TRUE((*c)->page_flip(*f.fb, true, 1));
+  f.fake.complete_flips();
+  f.fake.handle_events([](const output::kms::FlipEvent&) {});
+  EXPECT_TRUE((*c)->test(*f.fb, false));
+  ASSERT_TRUE((*c)->page_flip(*f.fb, false, 2));
+  f.fake.complete_flips();
+  f.fake.handle_events([](const output::kms::FlipEvent&) {});
+  ASSERT_TRUE((*c)->modeset(*f.fb));
+  ASSERT_TRUE((*c)->disable());
+  EXPECT_EQ(f.fake.rule_violations, 1) << "only the deliberate one";
 }
 
 // ------------------------------------------------------------ legacy

@@ -37,4 +37,20 @@ inline std::shared_ptr<buffer::Buffer> make_buffer(uint32_t w, uint32_t h, uint6
   return b;
 }
 
+// Another descriptor of `src`'s memory (a dup of its fd), as a client could
+// send it: its own format, stride and row order.
+inline std::shared_ptr<buffer::Buffer> describe_again(const buffer::Buffer& src, uint32_t format, uint32_t stride,
+                                                      bool y_invert) {
+  buffer::Dmabuf d;
+  d.width = src.width();
+  d.height = src.height();
+  d.format = format;
+  d.modifier = DRM_FORMAT_MOD_LINEAR;
+  d.num_planes = 1;
+  d.planes[0].stride = stride;
+  d.planes[0].fd = src.desc().planes[0].fd.dup_cloexec();
+  d.y_invert = y_invert;
+  return std::make_shared<buffer::Buffer>(std::move(d), buffer::Kind::dmabuf);
+}
+
 }  // namespace zc::test
