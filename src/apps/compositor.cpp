@@ -16,6 +16,7 @@
 #include "output/factory.h"
 #include "server/server.h"
 #include "stats/ledger.h"
+#include "stats/ledger_json.h"
 
 
 int main(int argc, char** argv) {
@@ -69,7 +70,6 @@ int main(int argc, char** argv) {
     log::error("cannot start the frame ledger: {}", ledger.error().message());
     return 1;
   }
-  ledger->reserve(100000);
   ledger->set_trace_frame(trace_frame);
   auto server = server::Server::create(server::ServerConfig{socket, verify, exit_after});
   if (!server) {
@@ -132,7 +132,7 @@ int main(int argc, char** argv) {
     j["fds_at_end"] = fds_at_end;
     j["output_counters"] = nlohmann::json::object();
     for (const auto& [k, v] : (*server)->output().counters()) j["output_counters"][k] = v;
-    if (!no_ledger) j["ledger"] = ledger->to_json();
+    if (!no_ledger) j["ledger"] = stats::to_json(*ledger);
     std::ofstream f(stats_path);
     f << j.dump() << '\n';
     if (!f) {

@@ -251,20 +251,9 @@ void pf_presented(void* data, struct wp_presentation_feedback* fb, uint32_t sec_
   if (zc) c->zero_copy++;
   c->outstanding_feedback--;
   if (c->ledger != nullptr) {
-    auto& a = c->ledger->annotate(st->frame);
-    a["presented"] = true;
-    a["presented_ns"] = t;
-    a["msc"] = (uint64_t{seq_hi} << 32) | seq_lo;
-    a["refresh_ns"] = refresh;
-    a["zero_copy"] = zc;
-    a["presentation_flags"] = flags;
-    if (a.contains("commit_ns")) {
-      const uint64_t commit = a["commit_ns"].get<uint64_t>();
-      a["latency_us"] = t >= commit ? static_cast<double>(t - commit) / 1000.0 : 0.0;
-    }
-    if (a.contains("ready_ns")) {
-      const uint64_t ready = a["ready_ns"].get<uint64_t>();
-      a["ready_latency_us"] = t >= ready ? static_cast<double>(t - ready) / 1000.0 : 0.0;
+    if (stats::FrameRecord* r = c->ledger->record(st->frame)) {
+      r->notes.set_presented(t, (uint64_t{seq_hi} << 32) | seq_lo, zc);
+      r->notes.set_feedback(refresh, flags);
     }
   }
   wp_presentation_feedback_destroy(fb);
@@ -274,7 +263,8 @@ void pf_discarded(void* data, struct wp_presentation_feedback* fb) {
   auto* st = static_cast<FrameState*>(data);
   st->client->discarded++;
   st->client->outstanding_feedback--;
-  if (st->client->ledger != nullptr) st->client->ledger->annotate(st->frame)["presented"] = false;
+  if (st->client->ledger != nullptr)
+    if (stats::FrameRecord* r = st->client->ledger->record(st->frame)) r->notes.set_discarded();
   wp_presentation_feedback_destroy(fb);
   st->feedback = nullptr;
 }
@@ -527,7 +517,6 @@ Result<std::unique_ptr<Client>> Client::create(const ClientConfig& config, stats
   log::info("allocator: {}", impl->allocator->description());
   if (auto r = impl->setup_window(); !r) return r.error();
   if (auto r = impl->allocate_ring(); !r) return r.error();
-  if (ledger != nullptr) ledger->reserve(config.frames);
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
@@ -560,11 +549,11 @@ Result<void> Client::run() {
     }
     if (c.cfg.checksum && c.ledger != nullptr) {
       const uint64_t sum = buffer::checksum({px->data(), b.width(), b.height(), b.stride(), b.format()});
-      c.ledger->annotate(n)["checksum"] = fmt::format("{:016x}", sum);
+      c.ledger->current()->notes.set_checksum(sum);
     }
 
     // The frame is ready: from here on, everything is the cost of delivering it.
-    if (c.ledger != nullptr) c.ledger->annotate(n)["ready_ns"] = monotonic_ns();
+    if (c.ledger != nullptr) c.ledger->current()->notes.set_ready(c.ledger->now_ns());
     if (auto r = c.submit(*slot, n); !r) return r;
     c.frame_done = false;
     wl_callback* cb = wl_surface_frame(c.surface);
@@ -578,7 +567,7 @@ Result<void> Client::run() {
       c.outstanding_feedback++;
     }
     if (c.cfg.transport != Transport::socket) slot->busy = true;
-    if (c.ledger != nullptr) c.ledger->annotate(n)["commit_ns"] = monotonic_ns();
+    if (c.ledger != nullptr) c.ledger->current()->notes.set_commit(c.ledger->now_ns());
     wl_surface_commit(c.surface);
     ZC_TRACE("wl_surface.commit, then wl_display_flush: attach, damage, frame and feedback requests leave in one sendmsg()", 0);
     wl_display_flush(c.display);

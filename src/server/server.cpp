@@ -221,11 +221,12 @@ void Server::Impl::apply_commit(Surface& s, const CommitContent& c, std::vector<
     return;
   }
   const uint64_t frame = c.kind == CommitContent::Kind::socket ? c.ledger_frame : open_ledger_frame();
-  if (ledger != nullptr) {
-    auto& a = ledger->annotate(frame);
-    a["commit_ns"] = monotonic_ns();
-    a["surface_commit"] = s.commits;
-  }
+  if (ledger != nullptr)
+    if (stats::FrameRecord* r = ledger->record(frame)) {
+      // The commit is applied at the start of its window: no second clock read.
+      r->notes.set_commit(r->start_ns);
+      r->notes.set_surface_commit(s.commits);
+    }
   counters.commits++;
   s.commits++;
   if (!s.mapped && s.toplevel != nullptr) {
@@ -251,15 +252,22 @@ void Server::Impl::apply_commit(Surface& s, const CommitContent& c, std::vector<
     ZC_TRACE(fmt::format("commit applied: the client's {} (imported once, at wl_buffer creation) goes to the output as it is: 0 bytes copied",
                          std::string(buffer::kind_name(cb->storage->kind()))),
              0);
-    if (ledger != nullptr) ledger->annotate(frame)["buffer_kind"] = std::string(buffer::kind_name(cb->storage->kind()));
+    if (ledger != nullptr)
+      if (stats::FrameRecord* r = ledger->record(frame)) r->notes.buffer_kind = buffer::kind_name(cb->storage->kind()).data();
     const uint64_t tag = next_tag++;
-    InFlight& f = inflight[tag];
-    f.surface = &s;
-    f.buffer.reset(c.buffer);
-    f.feedbacks = std::move(feedbacks);
-    f.ledger_frame = frame;
-    cb->busy++;
-    out->present(cb->storage, tag, /*client_owned=*/true);
+    const auto slot = inflight.insert(tag);
+    if (slot == inflight.end()) {
+      drop_untracked(frame, feedbacks);
+      wl_buffer_send_release(c.buffer);
+    } else {
+      InFlight& f = slot->second;
+      f.surface = &s;
+      f.buffer.reset(c.buffer);
+      f.feedbacks = std::move(feedbacks);
+      f.ledger_frame = frame;
+      cb->busy++;
+      out->present(cb->storage, tag, /*client_owned=*/true);
+    }
   } else {
     present_copy(s, c, frame, std::move(feedbacks));
   }
@@ -328,16 +336,32 @@ void Server::Impl::present_copy(Surface& s, const CommitContent& c, uint64_t fra
   if (ledger != nullptr) {
     ledger->copy(*copied, c.kind == CommitContent::Kind::shm ? "memcpy: wl_shm buffer -> scanout buffer"
                                                              : "memcpy: staging buffer -> scanout buffer");
-    ledger->annotate(frame)["buffer_kind"] = c.kind == CommitContent::Kind::shm ? "wl_shm" : "socket";
+    if (stats::FrameRecord* r = ledger->record(frame)) r->notes.buffer_kind = c.kind == CommitContent::Kind::shm ? "wl_shm" : "socket";
   }
   const uint64_t tag = next_tag++;
-  InFlight& f = inflight[tag];
+  const auto in = inflight.insert(tag);
+  if (in == inflight.end()) {
+    drop_untracked(frame, feedbacks);
+    return;
+  }
+  InFlight& f = in->second;
   f.surface = &s;
   f.feedbacks = std::move(feedbacks);
   f.ledger_frame = frame;
   f.scanout_slot = *slot;
   scanout->set_busy(*slot, true);
   out->present(std::move(dst), tag, /*client_owned=*/false);
+}
+
+// More frames in flight than the output ever holds (InFlightRing::kSlots):
+// a bug, not a load. The frame is dropped the way an occluded one is.
+void Server::Impl::drop_untracked(uint64_t frame, std::vector<ResourceRef>& feedbacks) {
+  log::warn("frame {} dropped: {} frames already in flight", frame, InFlightRing::kSlots);
+  for (auto& fb : feedbacks)
+    if (fb) send_feedback_discarded(fb.get());
+  if (ledger != nullptr)
+    if (stats::FrameRecord* r = ledger->record(frame)) r->notes.set_discarded();
+  counters.discarded++;
 }
 
 uint32_t shm_to_drm_format(uint32_t shm_format) {
@@ -401,27 +425,28 @@ void Server::Impl::on_presented(uint64_t tag, const output::Presented& p) {
   for (auto& fb : f.feedbacks)
     if (fb) send_feedback_presented(*this, fb.get(), p);
   f.feedbacks.clear();
-  if (ledger != nullptr) {
-    auto& a = ledger->annotate(f.ledger_frame);
-    a["presented_ns"] = p.time_ns;
-    a["msc"] = p.seq;
-    a["zero_copy"] = p.zero_copy;
-    a["scanout"] = p.scanout;
-    if (!p.reason.empty()) a["scanout_reason"] = p.reason;
-    if (p.checksum) a["checksum"] = fmt::format("{:016x}", *p.checksum);
-    if (p.decoded_frame) a["shown_frame"] = *p.decoded_frame;
-  }
+  if (ledger != nullptr)
+    if (stats::FrameRecord* r = ledger->record(f.ledger_frame)) {
+      r->notes.set_presented(p.time_ns, p.seq, p.zero_copy);
+      r->notes.scanout = p.scanout == "copy" ? stats::Scanout::copy : stats::Scanout::direct;
+      // Only a copied frame has a reason: the direct path compares no strings.
+      if (!p.reason.empty()) r->notes.scanout_reasons |= ledger->reason_bit(p.reason);
+      if (p.checksum) r->notes.set_checksum(*p.checksum);
+      if (p.decoded_frame) r->notes.set_shown_frame(*p.decoded_frame);
+    }
 }
 
 void Server::Impl::on_output_copied(uint64_t tag, uint64_t bytes, const char* where) {
   auto it = inflight.find(tag);
   if (ledger == nullptr) return;
   // Charged to the frame being shown, even if its window already closed.
-  if (it != inflight.end() && ledger->has_frame(it->second.ledger_frame)) {
-    auto& a = ledger->annotate(it->second.ledger_frame);
-    a["output_copy_bytes"] = bytes;
-  }
-  ledger->copy(bytes, where);
+  if (it != inflight.end())
+    if (stats::FrameRecord* r = ledger->record(it->second.ledger_frame)) r->notes.set_output_copy(bytes);
+  // The ledger keeps `where` as a pointer (no string per frame), and the
+  // output's text is built per copy: record a fixed label; the why is in the
+  // frame's scanout_reason.
+  (void)where;
+  ledger->copy(bytes, "output: frame -> the output's own scanout buffer (fallback copy, see scanout_reason)");
 }
 
 void Server::Impl::on_discarded(uint64_t tag) {
@@ -431,7 +456,8 @@ void Server::Impl::on_discarded(uint64_t tag) {
   counters.discarded++;
   for (auto& fb : it->second.feedbacks)
     if (fb) send_feedback_discarded(fb.get());
-  if (ledger != nullptr) ledger->annotate(it->second.ledger_frame)["discarded"] = true;
+  if (ledger != nullptr)
+    if (stats::FrameRecord* r = ledger->record(it->second.ledger_frame)) r->notes.set_discarded();
   release_buffer(it->second.buffer.get());
   inflight.erase(it);
 }
