@@ -71,7 +71,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   ledger->set_trace_frame(trace_frame);
-  auto server = server::Server::create(server::ServerConfig{socket, verify, exit_after});
+  auto server = server::Server::create(server::ServerConfig{socket, exit_after});
   if (!server) {
     log::error("{}", server.error().message());
     return 1;
@@ -106,8 +106,11 @@ int main(int argc, char** argv) {
   (*server)->run();
 
   ledger->end_frame();
-  const server::ServerCounters c = (*server)->counters();
+  const auto scanout = (*server)->scanout_counters();  // after every client left, before shutdown frees the rest
   (*server)->shutdown();
+  // After shutdown: destroying the clients releases their buffers, which the
+  // counters must show (taken before, they missed the teardown).
+  const server::ServerCounters c = (*server)->counters();
   const int fds_at_end = count_open_fds();
   log::info("stopped: {} commits, {} presented ({} zero-copy), {} discarded, {} protocol errors, {} clients",
             c.commits, c.presented, c.zero_copy, c.discarded, c.protocol_errors, c.clients_connected);
@@ -130,6 +133,8 @@ int main(int argc, char** argv) {
                      {"clients_disconnected", c.clients_disconnected}};
     j["fds_at_start"] = fds_at_start;
     j["fds_at_end"] = fds_at_end;
+    j["scanout"] = nlohmann::json::object();
+    for (const auto& [k, v] : scanout) j["scanout"][k] = v;
     j["output_counters"] = nlohmann::json::object();
     for (const auto& [k, v] : (*server)->output().counters()) j["output_counters"][k] = v;
     if (!no_ledger) j["ledger"] = stats::to_json(*ledger);
