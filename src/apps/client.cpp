@@ -8,6 +8,7 @@
 #include "client/client.h"
 #include "common/log.h"
 #include "stats/ledger.h"
+#include "stats/ledger_json.h"
 
 int main(int argc, char** argv) {
   using namespace zc;
@@ -80,7 +81,7 @@ int main(int argc, char** argv) {
   if (!stats_path.empty()) {
     j["process"] = "client";
     j["error"] = r ? "" : r.error().message();
-    if (!no_ledger) j["ledger"] = ledger->to_json();
+    if (!no_ledger) j["ledger"] = stats::to_json(*ledger);
     std::ofstream f(stats_path);
     f << j.dump() << '\n';
     if (!f) {

@@ -14,8 +14,10 @@
 #include "common/log.h"
 #include "common/unique_fd.h"
 #include "output/factory.h"
+#include "output/scanout_reason.h"
 #include "server/server.h"
 #include "stats/ledger.h"
+#include "stats/ledger_json.h"
 
 
 int main(int argc, char** argv) {
@@ -69,12 +71,8 @@ int main(int argc, char** argv) {
     log::error("cannot start the frame ledger: {}", ledger.error().message());
     return 1;
   }
-  // Frame records reserved up front so the steady state neither grows the
-  // ledger's vectors nor rehashes per frame: 100,000 frames is 27 minutes at
-  // 60 Hz; a longer run grows them (rarely: each growth doubles).
-  constexpr size_t kLedgerFramesReserved = 100'000;
-  ledger->reserve(kLedgerFramesReserved);
   ledger->set_trace_frame(trace_frame);
+  ledger->set_reason_names(output::reason_name, output::reason_sentence);
   auto server = server::Server::create(server::ServerConfig{socket, exit_after});
   if (!server) {
     log::error("{}", server.error().message());
@@ -110,9 +108,11 @@ int main(int argc, char** argv) {
   (*server)->run();
 
   ledger->end_frame();
-  const server::ServerCounters c = (*server)->counters();
   const auto scanout = (*server)->scanout_counters();  // after every client left, before shutdown frees the rest
   (*server)->shutdown();
+  // After shutdown: destroying the clients releases their buffers, which the
+  // counters must show (taken before, they missed the teardown).
+  const server::ServerCounters c = (*server)->counters();
   const int fds_at_end = count_open_fds();
   log::info("stopped: {} commits, {} presented ({} zero-copy), {} discarded, {} protocol errors, {} clients",
             c.commits, c.presented, c.zero_copy, c.discarded, c.protocol_errors, c.clients_connected);
@@ -139,7 +139,7 @@ int main(int argc, char** argv) {
     for (const auto& [k, v] : scanout) j["scanout"][k] = v;
     j["output_counters"] = nlohmann::json::object();
     for (const auto& [k, v] : (*server)->output().counters()) j["output_counters"][k] = v;
-    if (!no_ledger) j["ledger"] = ledger->to_json();
+    if (!no_ledger) j["ledger"] = stats::to_json(*ledger);
     std::ofstream f(stats_path);
     f << j.dump() << '\n';
     if (!f) {

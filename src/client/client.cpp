@@ -142,20 +142,9 @@ void pf_presented(void* data, struct wp_presentation_feedback* fb, uint32_t sec_
   if (zc) c->zero_copy++;
   c->outstanding_feedback--;
   if (c->ledger != nullptr) {
-    auto& a = c->ledger->annotate(st->frame);
-    a["presented"] = true;
-    a["presented_ns"] = t;
-    a["msc"] = (uint64_t{seq_hi} << 32) | seq_lo;
-    a["refresh_ns"] = refresh;
-    a["zero_copy"] = zc;
-    a["presentation_flags"] = flags;
-    if (a.contains("commit_ns")) {
-      const uint64_t commit = a["commit_ns"].get<uint64_t>();
-      a["latency_us"] = t >= commit ? static_cast<double>(t - commit) / 1000.0 : 0.0;
-    }
-    if (a.contains("ready_ns")) {
-      const uint64_t ready = a["ready_ns"].get<uint64_t>();
-      a["ready_latency_us"] = t >= ready ? static_cast<double>(t - ready) / 1000.0 : 0.0;
+    if (stats::FrameRecord* r = c->ledger->record(st->frame)) {
+      r->notes.set_presented(t, (uint64_t{seq_hi} << 32) | seq_lo, zc);
+      r->notes.set_feedback(refresh, flags);
     }
   }
   wp_presentation_feedback_destroy(fb);
@@ -165,7 +154,8 @@ void pf_discarded(void* data, struct wp_presentation_feedback* fb) {
   auto* st = static_cast<FrameState*>(data);
   st->client->discarded++;
   st->client->outstanding_feedback--;
-  if (st->client->ledger != nullptr) st->client->ledger->annotate(st->frame)["presented"] = false;
+  if (st->client->ledger != nullptr)
+    if (stats::FrameRecord* r = st->client->ledger->record(st->frame)) r->notes.set_discarded();
   wp_presentation_feedback_destroy(fb);
   st->feedback = nullptr;
 }
@@ -304,7 +294,6 @@ Result<std::unique_ptr<Client>> Client::create(const ClientConfig& config, stats
           c->surface, [&renderer](const std::vector<uint64_t>& accepted) { return renderer.choose_modifiers(accepted); });
       !r)
     return r.error();
-  if (ledger != nullptr) ledger->reserve(config.frames);
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
@@ -326,7 +315,7 @@ Result<void> Client::Impl::render(transport::Slot& slot, uint64_t n) {
     auto px = b.map(true);  // already mapped at allocation: returns the same mapping
     if (!px) return px.error();
     const uint64_t sum = buffer::checksum({px->data(), b.width(), b.height(), b.stride(), b.format()});
-    ledger->annotate(n)["checksum"] = fmt::format("{:016x}", sum);
+    if (stats::FrameRecord* r = ledger->record(n)) r->notes.set_checksum(sum);
   }
   return {};
 }
@@ -335,7 +324,8 @@ Result<void> Client::Impl::render(transport::Slot& slot, uint64_t n) {
 // callback and presentation feedback, and all of it leaves in one sendmsg().
 Result<void> Client::Impl::submit_and_commit(transport::Slot& slot, uint64_t n) {
   // The frame is ready: from here on, everything is the cost of delivering it.
-  if (ledger != nullptr) ledger->annotate(n)["ready_ns"] = monotonic_ns();
+  if (ledger != nullptr)
+    if (stats::FrameRecord* r = ledger->record(n)) r->notes.set_ready(ledger->now_ns());
   if (auto r = transport->submit(slot, n); !r) return r;
   frame_done = false;
   wl_callback* cb = wl_surface_frame(surface);
@@ -348,7 +338,8 @@ Result<void> Client::Impl::submit_and_commit(transport::Slot& slot, uint64_t n) 
     wp_presentation_feedback_add_listener(st->feedback, &kPresentationFeedbackListener, st);
     outstanding_feedback++;
   }
-  if (ledger != nullptr) ledger->annotate(n)["commit_ns"] = monotonic_ns();
+  if (ledger != nullptr)
+    if (stats::FrameRecord* r = ledger->record(n)) r->notes.set_commit(ledger->now_ns());
   wl_surface_commit(surface);
   ZC_TRACE("wl_surface.commit, then wl_display_flush: attach, damage, frame and feedback requests leave in one sendmsg()", 0);
   wl_display_flush(display);

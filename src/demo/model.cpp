@@ -14,10 +14,13 @@
 #include <cmath>
 
 #include "demo/pipeline.h"
+#include "stats/format.h"
 #include "transport/socket_frame.h"
 
 namespace zc::demo {
 using nlohmann::json;
+using stats::format_count;
+using stats::format_ratio;
 
 namespace {
 double median(const json& run, const char* key) {
@@ -53,7 +56,7 @@ json model_vs_measured(const json& run) {
   auto row = [&](std::string quantity, double model, double measured, std::string why) {
     rows.push_back({{"quantity", std::move(quantity)}, {"model", model}, {"measured", measured}, {"why", std::move(why)}});
   };
-  row(fmt::format("transfers per frame: ceil({} B / {} B)", bytes, chunk), static_cast<double>(chunks), writes - 1,
+  row(fmt::format("transfers per frame: ceil({} B / {} B)", format_count(static_cast<double>(bytes)), format_count(static_cast<double>(chunk))), static_cast<double>(chunks), writes - 1,
       "Equal by construction: the client writes exactly chunk-sized pieces (the header is one extra write, not counted here).");
   row("write() calls by the client", static_cast<double>(chunks), writes,
       "One more than the model: the 40-byte frame header travels in its own write().");
@@ -80,15 +83,6 @@ json model_vs_measured(const json& run) {
               {"rows", rows}};
 }
 
-namespace {
-std::string fmt_num(double v) {
-  if (v >= 1e6) return fmt::format("{:.1f}M", v / 1e6);
-  if (v >= 1e4) return fmt::format("{:.0f}k", v / 1e3);
-  if (v == std::floor(v)) return fmt::format("{:.0f}", v);
-  return fmt::format("{:.1f}", v);
-}
-}  // namespace
-
 std::string format_comparison(const json& runs, const json& model) {
   std::string out;
   const json* base = nullptr;
@@ -96,43 +90,53 @@ std::string format_comparison(const json& runs, const json& model) {
     if (r["transport"] == "dmabuf") base = &r;
   struct Row {
     const char* label;
-    const char* key;  // per_frame median, or "fps"
+    const char* key;   // a per_frame figure, or "fps"
+    const char* stat;  // which statistic of it
   };
-  const Row rows[] = {{"CPU copies / frame", "cpu_copies"},
-                      {"CPU copy bytes / frame", "cpu_copy_bytes"},
-                      {"syscalls / frame", "total_syscalls"},
-                      {"user<->kernel mode switches / frame", "total_mode_switches"},
-                      {"scheduler context switches / frame", "total_context_switches"},
-                      {"minor page faults / frame", "total_minor_faults"},
-                      {"CPU time / frame (us)", "total_cpu_us"},
-                      {"latency commit -> screen (us)", "latency_us"},
-                      {"latency rendered -> screen (us)", "ready_latency_us"},
-                      {"frames per second", "fps"}};
-  out += "\nside by side (medians per frame, client + compositor; x = ratio to dmabuf)\n";
-  out += fmt::format("  {:<38}", "");
-  for (const auto& r : runs) out += fmt::format(" {:>20}", r["transport"].get<std::string>());
+  // CPU time is heavy-tailed: its mean (total / frames) and p99 stand beside
+  // the median; the ledger's own cost has rows of its own.
+  const Row rows[] = {{"CPU copies / frame", "cpu_copies", "median"},
+                      {"bytes copied by the CPU / frame", "cpu_copy_bytes", "median"},
+                      {"syscalls / frame", "total_syscalls", "median"},
+                      {"user<->kernel mode switches / frame", "total_mode_switches", "median"},
+                      {"scheduler context switches / frame", "total_context_switches", "median"},
+                      {"minor page faults / frame", "total_minor_faults", "median"},
+                      {"CPU time / frame (us), mean", "total_cpu_us", "mean"},
+                      {"CPU time / frame (us), median", "total_cpu_us", "median"},
+                      {"CPU time / frame (us), p99", "total_cpu_us", "p99"},
+                      {"ledger's own syscalls / frame", "total_measure_syscalls", "median"},
+                      {"ledger's own CPU / frame (us), mean", "total_measure_us", "mean"},
+                      {"latency commit -> screen (us)", "latency_us", "median"},
+                      {"latency rendered -> screen (us)", "ready_latency_us", "median"},
+                      {"frames per second", "fps", ""}};
+  auto value = [](const json& r, const Row& row) {
+    const std::string key = row.key;
+    if (key == "fps") return r.value("fps", 0.0);
+    return r["per_frame"].contains(key) ? r["per_frame"][key][row.stat].get<double>() : 0.0;
+  };
+  constexpr int kLabel = 38, kCell = 30;
+  out += "\nside by side (per frame, client + compositor, medians unless marked; x = ratio to dmabuf)\n";
+  out += fmt::format("  {:<{}}", "", kLabel);
+  for (const auto& r : runs) out += fmt::format(" {:>{}}", r["transport"].get<std::string>(), kCell);
   out += "\n";
   for (const Row& row : rows) {
-    out += fmt::format("  {:<38}", row.label);
+    out += fmt::format("  {:<{}}", row.label, kLabel);
     for (const auto& r : runs) {
-      const std::string key = row.key;
-      const double v = key == "fps" ? r.value("fps", 0.0) : (r["per_frame"].contains(key) ? r["per_frame"][key]["median"].get<double>() : 0.0);
-      std::string cell = fmt_num(v);
-      if (base != nullptr && &r != base) {
-        const double b = key == "fps" ? base->value("fps", 0.0) : (base->at("per_frame").contains(key) ? (*base)["per_frame"][key]["median"].get<double>() : 0.0);
-        cell += b > 0 ? fmt::format(" (x{})", fmt_num(v / b)) : std::string(v > 0 ? " (x inf)" : " (x -)");
-      }
-      out += fmt::format(" {:>20}", cell);
+      const double v = value(r, row);
+      std::string cell = format_count(v);
+      if (base != nullptr && &r != base) cell += " " + format_ratio(v, value(*base, row), "dmabuf");
+      out += fmt::format(" {:>{}}", cell, kCell);
     }
     out += "\n";
   }
   if (!model.is_null() && model.contains("rows")) {
     out += fmt::format("\nthe articles' model vs this run (socket, {} B frame, {} B chunks = {} transfers)\n",
-                       model["frame_bytes"].get<uint64_t>(), model["chunk"].get<uint64_t>(), model["chunks_per_frame"].get<uint64_t>());
+                       format_count(model["frame_bytes"].get<double>()), format_count(model["chunk"].get<double>()),
+                       format_count(model["chunks_per_frame"].get<double>()));
     out += fmt::format("  {:<66} {:>9} {:>9}\n", "", "model", "measured");
     for (const auto& r : model["rows"]) {
-      out += fmt::format("  {:<66} {:>9} {:>9}\n", r["quantity"].get<std::string>(), fmt_num(r["model"].get<double>()),
-                         fmt_num(r["measured"].get<double>()));
+      out += fmt::format("  {:<66} {:>9} {:>9}\n", r["quantity"].get<std::string>(), format_count(r["model"].get<double>()),
+                         format_count(r["measured"].get<double>()));
       out += fmt::format("      {}\n", r["why"].get<std::string>());
     }
   }

@@ -34,6 +34,14 @@ const char* describe(ScanoutReason r) {
   return i < kText.size() ? kText[i].sentence : "unknown reason";
 }
 
+const char* reason_name(uint32_t bit) {
+  return bit < kText.size() ? kText[bit].name : nullptr;
+}
+
+const char* reason_sentence(uint32_t bit) {
+  return bit < kText.size() ? kText[bit].sentence : nullptr;
+}
+
 std::vector<const char*> ScanoutReasons::names() const {
   std::vector<const char*> out;
   for (size_t i = 0; i < kText.size(); ++i)

@@ -36,6 +36,11 @@ const char* name(ScanoutReason r);
 // One sentence for learners: what the display could not do, and why.
 const char* describe(ScanoutReason r);
 
+// The same, by bit number of ScanoutReasons::bits() (nullptr past the last):
+// what the frame ledger calls to name a record's reasons when it writes JSON.
+const char* reason_name(uint32_t bit);
+const char* reason_sentence(uint32_t bit);
+
 // A set of reasons (a bitmask): all the blockers of one frame.
 class ScanoutReasons {
  public:

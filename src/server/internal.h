@@ -4,6 +4,7 @@
 #include <wayland-server-core.h>
 #include <wayland-server-protocol.h>
 
+#include <array>
 #include <memory>
 #include <unordered_map>
 #include <vector>
@@ -38,6 +39,62 @@ struct InFlight {
   // lease (when the output reports the frame released or discarded, i.e.
   // when this InFlight is erased) gives the buffer back to the planner.
   buffer::ScanoutLease scanout;
+};
+
+// The frames handed to the output and not yet released, in a fixed array
+// searched by tag: the output holds only a few at once (on screen, flip
+// pending, queued), so a short scan beats a hash map, which would allocate
+// and free a node for every commit. Iteration visits the live entries only.
+class InFlightRing {
+ public:
+  static constexpr size_t kSlots = 16;
+  struct Entry {
+    uint64_t first = 0;  // the tag; 0: a free slot (tags start at 1)
+    InFlight second;
+  };
+  class iterator {
+   public:
+    iterator(Entry* p, Entry* end) : p_(p), end_(end) { skip(); }
+    Entry& operator*() const { return *p_; }
+    Entry* operator->() const { return p_; }
+    iterator& operator++() {
+      ++p_;
+      skip();
+      return *this;
+    }
+    bool operator==(const iterator& o) const { return p_ == o.p_; }
+    bool operator!=(const iterator& o) const { return p_ != o.p_; }
+
+   private:
+    void skip() {
+      while (p_ != end_ && p_->first == 0) ++p_;
+    }
+    Entry* p_;
+    Entry* end_;
+  };
+  iterator begin() { return {slots_.data(), slots_.data() + kSlots}; }
+  iterator end() { return {slots_.data() + kSlots, slots_.data() + kSlots}; }
+  iterator find(uint64_t tag) {
+    for (Entry& e : slots_)
+      if (e.first == tag && tag != 0) return {&e, slots_.data() + kSlots};
+    return end();
+  }
+  // A free slot for `tag`, or end() when all kSlots are in flight.
+  iterator insert(uint64_t tag) {
+    for (Entry& e : slots_)
+      if (e.first == 0) {
+        e.first = tag;
+        return {&e, slots_.data() + kSlots};
+      }
+    return end();
+  }
+  void erase(iterator it) {
+    it->first = 0;
+    it->second = InFlight{};
+  }
+
+ private:
+  std::array<Entry, kSlots> slots_{};
 };
 
 struct Surface {
@@ -88,7 +145,7 @@ struct Server::Impl {
   wl_event_source* sigint = nullptr;
 
   std::vector<Surface*> stack;  // mapped toplevels, top last
-  std::unordered_map<uint64_t, InFlight> inflight;
+  InFlightRing inflight;
   uint64_t next_tag = 1;
   uint64_t commit_seq = 0;
   std::vector<wl_resource*> output_resources;  // bound wl_output objects

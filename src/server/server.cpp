@@ -229,11 +229,12 @@ void Server::Impl::apply_commit(Surface& s, const CommitContent& c, std::vector<
     return;
   }
   const uint64_t frame = c.kind == CommitContent::Kind::socket ? c.ledger_frame : open_ledger_frame();
-  if (ledger != nullptr) {
-    auto& a = ledger->annotate(frame);
-    a["commit_ns"] = monotonic_ns();
-    a["surface_commit"] = s.commits;
-  }
+  if (ledger != nullptr)
+    if (stats::FrameRecord* r = ledger->record(frame)) {
+      // The commit is applied at the start of its window: no second clock read.
+      r->notes.set_commit(r->start_ns);
+      r->notes.set_surface_commit(s.commits);
+    }
   counters.commits++;
   s.commits++;
   if (!s.mapped && s.toplevel != nullptr) {
@@ -259,15 +260,23 @@ void Server::Impl::apply_commit(Surface& s, const CommitContent& c, std::vector<
     ZC_TRACE(fmt::format("commit applied: the client's {} (imported once, at wl_buffer creation) goes to the output as it is: 0 bytes copied",
                          std::string(buffer::kind_name(cb->storage->kind()))),
              0);
-    if (ledger != nullptr) ledger->annotate(frame)["buffer_kind"] = std::string(buffer::kind_name(cb->storage->kind()));
+    if (ledger != nullptr)
+      if (stats::FrameRecord* r = ledger->record(frame)) r->notes.buffer_kind = buffer::kind_name(cb->storage->kind()).data();
     const uint64_t tag = next_tag++;
-    InFlight& f = inflight[tag];
-    f.surface = &s;
-    f.buffer.reset(c.buffer);
-    f.feedbacks = std::move(feedbacks);
-    f.ledger_frame = frame;
-    cb->busy++;
-    out->present(cb->storage, tag, /*client_owned=*/true);
+    const auto slot = inflight.insert(tag);
+    if (slot == inflight.end()) {
+      // More frames in flight than the output ever holds: a bug, not a load.
+      drop_frame(s, frame, feedbacks, fmt::format("{} frames already in flight", InFlightRing::kSlots));
+      wl_buffer_send_release(c.buffer);
+    } else {
+      InFlight& f = slot->second;
+      f.surface = &s;
+      f.buffer.reset(c.buffer);
+      f.feedbacks = std::move(feedbacks);
+      f.ledger_frame = frame;
+      cb->busy++;
+      out->present(cb->storage, tag, /*client_owned=*/true);
+    }
   } else {
     present_copy(s, c, frame, std::move(feedbacks));
   }
@@ -332,10 +341,15 @@ void Server::Impl::present_copy(Surface& s, const CommitContent& c, uint64_t fra
   if (ledger != nullptr) {
     ledger->copy(*copied, c.kind == CommitContent::Kind::shm ? "memcpy: wl_shm buffer -> scanout buffer"
                                                              : "memcpy: staging buffer -> scanout buffer");
-    ledger->annotate(frame)["buffer_kind"] = c.kind == CommitContent::Kind::shm ? "wl_shm" : "socket";
+    if (stats::FrameRecord* r = ledger->record(frame)) r->notes.buffer_kind = c.kind == CommitContent::Kind::shm ? "wl_shm" : "socket";
   }
   const uint64_t tag = next_tag++;
-  InFlight& f = inflight[tag];
+  const auto in = inflight.insert(tag);
+  if (in == inflight.end()) {
+    drop_frame(s, frame, feedbacks, fmt::format("{} frames already in flight", InFlightRing::kSlots));
+    return;
+  }
+  InFlight& f = in->second;
   f.surface = &s;
   f.feedbacks = std::move(feedbacks);
   f.ledger_frame = frame;
@@ -353,6 +367,8 @@ void Server::Impl::drop_frame(Surface& s, uint64_t frame, std::vector<ResourceRe
   for (auto& fb : feedbacks)
     if (fb) send_feedback_discarded(fb.get());
   feedbacks.clear();
+  if (ledger != nullptr)
+    if (stats::FrameRecord* r = ledger->record(frame)) r->notes.set_discarded();
   counters.discarded++;
 }
 
@@ -422,30 +438,29 @@ void Server::Impl::on_presented(uint64_t tag, const output::Presented& p) {
   for (auto& fb : f.feedbacks)
     if (fb) send_feedback_presented(*this, fb.get(), p);
   f.feedbacks.clear();
-  if (ledger != nullptr) {
-    auto& a = ledger->annotate(f.ledger_frame);
-    a["presented_ns"] = p.time_ns;
-    a["msc"] = p.seq;
-    a["zero_copy"] = p.zero_copy;
-    a["scanout"] = p.direct ? "direct" : "copy";
-    if (!p.reasons.empty()) {
-      a["scanout_reasons"] = p.reasons.names();  // stable names: what scripts and tests compare
-      a["scanout_reason"] = p.reasons.describe();
+  if (ledger != nullptr)
+    if (stats::FrameRecord* r = ledger->record(f.ledger_frame)) {
+      r->notes.set_presented(p.time_ns, p.seq, p.zero_copy);
+      r->notes.scanout = p.direct ? stats::Scanout::direct : stats::Scanout::copy;
+      // Every blocker, as the output's typed bits: named (and described) only
+      // when the JSON is written at exit (FrameLedger::set_reason_names).
+      r->notes.scanout_reasons = p.reasons.bits();
+      if (p.checksum) r->notes.set_checksum(*p.checksum);
+      if (p.decoded_frame) r->notes.set_shown_frame(*p.decoded_frame);
     }
-    if (p.checksum) a["checksum"] = fmt::format("{:016x}", *p.checksum);
-    if (p.decoded_frame) a["shown_frame"] = *p.decoded_frame;
-  }
 }
 
 void Server::Impl::on_output_copied(uint64_t tag, uint64_t bytes, const char* where) {
   auto it = inflight.find(tag);
   if (ledger == nullptr) return;
   // Charged to the frame being shown, even if its window already closed.
-  if (it != inflight.end() && ledger->has_frame(it->second.ledger_frame)) {
-    auto& a = ledger->annotate(it->second.ledger_frame);
-    a["output_copy_bytes"] = bytes;
-  }
-  ledger->copy(bytes, where);
+  if (it != inflight.end())
+    if (stats::FrameRecord* r = ledger->record(it->second.ledger_frame)) r->notes.set_output_copy(bytes);
+  // The ledger keeps `where` as a pointer (no string per frame), and the
+  // output's text is built per copy: record a fixed label; the why is in the
+  // frame's scanout_reason.
+  (void)where;
+  ledger->copy(bytes, "output: frame -> the output's own scanout buffer (fallback copy, see scanout_reason)");
 }
 
 void Server::Impl::on_discarded(uint64_t tag) {
@@ -454,7 +469,8 @@ void Server::Impl::on_discarded(uint64_t tag) {
   counters.discarded++;
   for (auto& fb : it->second.feedbacks)
     if (fb) send_feedback_discarded(fb.get());
-  if (ledger != nullptr) ledger->annotate(it->second.ledger_frame)["discarded"] = true;
+  if (ledger != nullptr)
+    if (stats::FrameRecord* r = ledger->record(it->second.ledger_frame)) r->notes.set_discarded();
   release_buffer(it->second.buffer.get());
   inflight.erase(it);
 }

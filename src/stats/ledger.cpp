@@ -2,14 +2,25 @@
 //
 // A frame's cost is always a difference of two snapshots (Sample) of
 // monotonically growing counters, taken when its window opens and closes.
-// Nothing is sampled per syscall or per copy, so the ledger costs two
-// getrusage + two pread per frame, whatever the frame does.
+// Nothing is sampled per syscall or per copy, so the ledger costs one
+// boundary per frame, whatever the frame does: one getrusage, one clock read
+// (a syscall only where the clocksource forces it), and a pread of
+// /proc/self/io only when asked for. Those calls are counted (as measuring,
+// apart from the frame's own) and the time spent here is timed.
 #include "stats/ledger.h"
 #include "stats/trace.h"
 
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
 
+#include "common/clock.h"
 #include "common/log.h"
 
 // The interposer's side of stats/sys.h, declared weak: if no object in the
@@ -19,6 +30,8 @@ extern "C" {
 [[gnu::weak]] void zcpipe_interpose_thread_counts(uint64_t* out, size_t n) noexcept;
 [[gnu::weak]] void zcpipe_interpose_uncounted(int delta) noexcept;
 [[gnu::weak]] bool zcpipe_interpose_exported() noexcept;
+[[gnu::weak]] void zcpipe_interpose_measuring_counts(uint64_t* out, size_t n) noexcept;
+[[gnu::weak]] void zcpipe_interpose_set_clock_syscall(bool syscall) noexcept;
 }
 
 namespace zc::stats {
@@ -63,6 +76,8 @@ std::string_view sys_name(Sys s) {
     case Sys::open: return "open";
     case Sys::openat: return "openat";
     case Sys::clock_nanosleep: return "clock_nanosleep";
+    case Sys::clock_gettime: return "clock_gettime";
+    case Sys::getrusage: return "getrusage";
     case Sys::count_: break;
   }
   return "?";
@@ -87,18 +102,18 @@ SyscallCounts& SyscallCounts::operator+=(const SyscallCounts& o) {
   return *this;
 }
 
-nlohmann::json SyscallCounts::to_json() const {
-  nlohmann::json by_call = nlohmann::json::object();
-  for (size_t i = 0; i < kSysKinds; ++i) {
-    if (n[i] != 0) by_call[std::string(sys_name(static_cast<Sys>(i)))] = n[i];
-  }
-  return {{"total", total()}, {"by_call", std::move(by_call)}};
-}
-
 SyscallCounts thread_syscalls() {
   SyscallCounts c;
   if (zcpipe_interpose_thread_counts != nullptr) {
     zcpipe_interpose_thread_counts(c.n.data(), c.n.size());
+  }
+  return c;
+}
+
+SyscallCounts thread_measuring_syscalls() {
+  SyscallCounts c;
+  if (zcpipe_interpose_measuring_counts != nullptr) {
+    zcpipe_interpose_measuring_counts(c.n.data(), c.n.size());
   }
   return c;
 }
@@ -117,98 +132,168 @@ ScopedUncounted::~ScopedUncounted() {
   if (zcpipe_interpose_uncounted != nullptr) zcpipe_interpose_uncounted(-1);
 }
 
+// ---- the clock ------------------------------------------------------------------
+
+bool clocksource_is_vdso(std::string_view name) {
+  // The clocksources whose vDSO read mode lets user space read the time
+  // (x86 tsc, KVM's and Hyper-V's paravirtual clocks, arm64's counter).
+  // hpet lost its vDSO mapping in Linux 5.6; acpi_pm and jiffies never had one.
+  for (std::string_view v : {"tsc", "kvm-clock", "hyperv_clocksource_tsc_page", "arch_sys_counter"})
+    if (name == v) return true;
+  return false;
+}
+
+const ClockSource& clock_source() {
+  static const ClockSource source = [] {
+    ClockSource s;
+    std::ifstream f("/sys/devices/system/clocksource/clocksource0/current_clocksource");
+    if (!(f >> s.name)) s.name = "unknown";
+    // Unknown: assume the common case (a vDSO clock) and say "unknown".
+    s.syscall = s.name != "unknown" && !clocksource_is_vdso(s.name);
+    if (zcpipe_interpose_set_clock_syscall != nullptr) zcpipe_interpose_set_clock_syscall(s.syscall);
+    return s;
+  }();
+  return source;
+}
+
 // ---- frame records ------------------------------------------------------------
 
 namespace {
 
 uint64_t minus(uint64_t later, uint64_t earlier) { return later > earlier ? later - earlier : 0; }
 
+// The ledger's own time is measured with the CPU's time-stamp counter: one
+// instruction, no syscall, so timing the ledger does not add to its cost.
+// (Reading the clock around every boundary would, where the clock is a
+// syscall.) Ticks become microseconds with a rate calibrated against the
+// boundaries' clock reads over the whole run.
+inline uint64_t ticks() {
+#if defined(__x86_64__) || defined(__i386__)
+  return __rdtsc();
+#else
+  return monotonic_ns();  // elsewhere a clock read: 1 tick = 1 ns
+#endif
+}
+
 }  // namespace
 
-nlohmann::json FrameRecord::to_json() const {
-  // extra first, then our counters: an app key that collides with a counter
-  // name cannot overwrite a measurement.
-  nlohmann::json j = extra.is_object() ? extra : nlohmann::json::object();
-  nlohmann::json list = nlohmann::json::array();
-  for (const auto& [where, bytes] : copies) list.push_back({{"where", where}, {"bytes", bytes}});
-  j["frame"] = frame;
-  j["start_ns"] = start_ns;
-  j["end_ns"] = end_ns;
-  j["cpu_copies"] = cpu_copies;
-  j["cpu_copy_bytes"] = cpu_copy_bytes;
-  j["copies"] = std::move(list);
-  j["syscalls"] = syscalls.to_json();
-  j["mode_switches"] = mode_switches();
-  j["voluntary_cs"] = voluntary_cs;
-  j["involuntary_cs"] = involuntary_cs;
-  j["context_switches"] = context_switches();
-  j["minor_faults"] = minor_faults;
-  j["major_faults"] = major_faults;
-  j["user_us"] = user_us;
-  j["system_us"] = system_us;
-  j["cpu_us"] = cpu_us();
-  j["rchar"] = rchar;
-  j["wchar"] = wchar;
-  j["syscr"] = syscr;
-  j["syscw"] = syscw;
-  return j;
-}
+FrameLedger::FrameLedger(std::string process, Sampler sampler, size_t capacity)
+    : process_(std::move(process)),
+      sampler_(std::move(sampler)),
+      ring_(new FrameRecord[capacity]),
+      cap_(capacity) {}
 
-// ---- the ledger ---------------------------------------------------------------
-
-Result<FrameLedger> FrameLedger::create(std::string process) {
-  auto sampler = Sampler::create();
+Result<FrameLedger> FrameLedger::create(std::string process, LedgerOptions options) {
+  if (const char* e = std::getenv("ZCPIPE_LEDGER_IO"); e != nullptr && std::strcmp(e, "1") == 0) options.proc_io = true;
+  if (options.capacity == 0) return Error{EINVAL, "ledger capacity must be at least 1 frame"};
+  clock_source();  // tells the interposer whether clock reads are syscalls
+  auto sampler = Sampler::create(options.proc_io);
   if (!sampler) return sampler.error();
-  return FrameLedger(std::move(process), std::move(sampler).value());
+  FrameLedger l(std::move(process), std::move(sampler).value(), options.capacity);
+  {
+    ScopedUncounted quiet;
+    l.first_tick_ = l.last_tick_ = ticks();
+    l.first_ns_ = l.last_ns_ = monotonic_ns();
+  }
+  return l;
 }
 
-void FrameLedger::reserve(size_t frames) {
-  records_.reserve(frames);
-  index_.reserve(frames);
+double FrameLedger::ticks_to_us(uint64_t t) const {
+  if (last_tick_ <= first_tick_ || last_ns_ <= first_ns_) return 0.0;
+  const double ns_per_tick = static_cast<double>(last_ns_ - first_ns_) / static_cast<double>(last_tick_ - first_tick_);
+  return static_cast<double>(t) * ns_per_tick / 1000.0;
+}
+
+double FrameLedger::cpu_us(const FrameRecord& r) const {
+  const double raw = static_cast<double>(r.raw_cpu_us());
+  return std::max(0.0, raw - measure_us(r));
 }
 
 void FrameLedger::close_window(const Sample& now) {
-  FrameRecord& r = records_.back();
-  if (r.frame == trace_frame_ && tracing()) r.extra["trace"] = trace_stop();
+  FrameRecord& r = slot(begun_ - 1);
+  if (r.frame == trace_frame_ && tracing()) trace_stop();
   const Sample& s = open_start_;
   r.end_ns = now.mono_ns;
   r.syscalls = now.sys - s.sys;
+  r.measure_syscalls = (now.measuring - s.measuring).total();
   r.voluntary_cs = minus(now.voluntary_cs, s.voluntary_cs);
   r.involuntary_cs = minus(now.involuntary_cs, s.involuntary_cs);
   r.minor_faults = minus(now.minor_faults, s.minor_faults);
   r.major_faults = minus(now.major_faults, s.major_faults);
   r.user_us = minus(now.user_us, s.user_us);
   r.system_us = minus(now.system_us, s.system_us);
+  r.io = sampler_.has_io();
   r.rchar = minus(now.rchar, s.rchar);
   r.wchar = minus(now.wchar, s.wchar);
   r.syscr = minus(now.syscr, s.syscr);
   r.syscw = minus(now.syscw, s.syscw);
+  totals_.frames++;
+  totals_.syscalls += r.syscalls;
+  totals_.measure_syscalls += now.measuring - s.measuring;
+  totals_.voluntary_cs += r.voluntary_cs;
+  totals_.involuntary_cs += r.involuntary_cs;
+  totals_.minor_faults += r.minor_faults;
+  totals_.major_faults += r.major_faults;
+  totals_.user_us += r.user_us;
+  totals_.system_us += r.system_us;
   open_ = false;
 }
 
-// The ledger's own bookkeeping runs uncounted as a whole: growing a vector or
-// hashing a frame number makes no counted call today (malloc maps memory
-// through libc-internal calls), and this keeps it that way whatever changes.
+// The whole boundary runs uncounted: its calls (getrusage, the clock, maybe a
+// pread) are the measuring cost and land in the interposer's measuring
+// bucket. Its time is split between the two windows the way the CPU figures
+// split it: everything up to the sample (which reads getrusage last) belongs
+// to the window it closes, the bookkeeping after it to the window it opens.
 void FrameLedger::begin_frame(uint64_t frame) {
   ScopedUncounted quiet;
+  const uint64_t t0 = ticks();
   const Sample now = sampler_.sample();
-  if (open_) close_window(now);
-  FrameRecord& r = records_.emplace_back();
+  const uint64_t t1 = ticks();
+  last_tick_ = t1;
+  last_ns_ = now.mono_ns;
+  if (open_) {
+    slot(begun_ - 1).measure_ticks += t1 - t0;
+    totals_.measure_ticks += t1 - t0;
+    close_window(now);
+  }
+  FrameRecord& r = slot(begun_++);
+  r = FrameRecord{};  // reuses the oldest slot once the ring is full
   r.frame = frame;
   r.start_ns = now.mono_ns;
-  index_[frame] = records_.size() - 1;
   open_start_ = now;
   open_ = true;
   if (frame == trace_frame_) trace_start();
+  const uint64_t t2 = ticks();
+  r.measure_ticks += t2 - t1;
+  totals_.measure_ticks += t2 - t1;
 }
 
 void FrameLedger::end_frame() {
   if (!open_) return;
   ScopedUncounted quiet;
-  close_window(sampler_.sample());
+  const uint64_t t0 = ticks();
+  const Sample now = sampler_.sample();
+  const uint64_t t1 = ticks();
+  last_tick_ = t1;
+  last_ns_ = now.mono_ns;
+  slot(begun_ - 1).measure_ticks += t1 - t0;
+  totals_.measure_ticks += t1 - t0;
+  close_window(now);
 }
 
-void FrameLedger::copy(uint64_t bytes, std::string_view where) {
+uint64_t FrameLedger::now_ns() {
+  ScopedUncounted quiet;
+  const uint64_t t0 = ticks();
+  const uint64_t ns = monotonic_ns();
+  if (open_) {
+    const uint64_t dt = ticks() - t0;
+    slot(begun_ - 1).measure_ticks += dt;
+    totals_.measure_ticks += dt;
+  }
+  return ns;
+}
+
+void FrameLedger::copy(uint64_t bytes, const char* where) {
   if (!open_) {
     // A copy outside any frame is a bug in the caller's bracketing or a copy
     // at setup time; either way it must not vanish from the report.
@@ -217,42 +302,30 @@ void FrameLedger::copy(uint64_t bytes, std::string_view where) {
     log::debug("copy of {} bytes at {} outside any frame window", bytes, where);
     return;
   }
-  FrameRecord& r = records_.back();
+  FrameRecord& r = slot(begun_ - 1);
   ++r.cpu_copies;
   r.cpu_copy_bytes += bytes;
-  r.copies.emplace_back(std::string(where), bytes);
+  if (r.n_copies < kMaxCopiesPerFrame) r.copies[r.n_copies++] = CopyRecord{where, bytes};
+  totals_.cpu_copies++;
+  totals_.cpu_copy_bytes += bytes;
 }
 
-nlohmann::json& FrameLedger::annotate(uint64_t frame) {
-  const auto it = index_.find(frame);
-  if (it != index_.end()) return records_[it->second].extra;
-  log::debug("annotate: no record for frame {}; annotation dropped", frame);
-  scratch_ = nlohmann::json::object();
-  return scratch_;
+// Newest first: the frames apps ask about are the few still in flight, at
+// the front of the search.
+FrameRecord* FrameLedger::record(uint64_t frame) {
+  return const_cast<FrameRecord*>(static_cast<const FrameLedger*>(this)->record(frame));
 }
 
-bool FrameLedger::has_frame(uint64_t frame) const { return index_.count(frame) != 0; }
-
-const std::vector<FrameRecord>& FrameLedger::frames() const { return records_; }
-
-uint64_t FrameLedger::unattributed_copies() const { return unattributed_copies_; }
-
-nlohmann::json FrameLedger::to_json() const {
-  nlohmann::json frames = nlohmann::json::array();
-  for (const FrameRecord& r : records_) frames.push_back(r.to_json());
-  return {{"process", process_},
-          {"interposer", interposer_linked()},
-          {"unattributed_copies", unattributed_copies_},
-          {"unattributed_copy_bytes", unattributed_bytes_},
-          {"frames", std::move(frames)}};
+const FrameRecord* FrameLedger::record(uint64_t frame) const {
+  const size_t n = size();
+  for (size_t k = 1; k <= n; ++k) {
+    const FrameRecord& r = slot(begun_ - k);
+    if (r.frame == frame) return &r;
+  }
+  return nullptr;
 }
 
 // ---- summaries ----------------------------------------------------------------
-
-nlohmann::json Summary::to_json() const {
-  return {{"median", median}, {"p99", p99}, {"max", max},
-          {"mean", mean},     {"min", min}, {"n", n}};
-}
 
 // Median and p99 rather than the mean alone: one frame that waited for a page
 // fault or a scheduler hiccup moves the mean but says little about the steady

@@ -10,7 +10,11 @@
 //    whether or not they touched a disk), syscr/syscw (how many such calls).
 //    Per PROCESS, all threads together, and blind to sendmsg/recvmsg, which is
 //    why the ledger also counts syscalls itself.
-//  - The monotonic clock, read through the vDSO (no syscall).
+//  - The monotonic clock: through the vDSO (no syscall) where the clocksource
+//    allows it, a real syscall elsewhere (stats::clock_source()).
+//
+// All of it runs under ScopedUncounted: these calls are the cost of
+// measuring, counted by the interposer apart from the frame's own.
 //
 // perf_event_open would give context switches too, but needs root here
 // (perf_event_paranoid=2); these sources work for every user.
@@ -103,7 +107,7 @@ uint64_t timeval_us(const timeval& tv) {
 
 }  // namespace
 
-Result<Sampler> Sampler::create() {
+Result<Sampler> Sampler::create(bool proc_io) {
   ScopedUncounted quiet;
   rusage ru{};
   if (::getrusage(RUSAGE_THREAD, &ru) != 0) {
@@ -111,6 +115,7 @@ Result<Sampler> Sampler::create() {
   }
   // Optional: some sandboxes hide /proc or deny it (the kernel checks
   // ptrace-read access to ourselves at read time, so try a read too).
+  if (!proc_io) return Sampler(UniqueFd{});
   UniqueFd fd{::open("/proc/self/io", O_RDONLY | O_CLOEXEC)};
   if (!fd) {
     warn_io_once("open", errno);
@@ -125,21 +130,15 @@ Result<Sampler> Sampler::create() {
   return Sampler(std::move(fd));
 }
 
+// getrusage comes last: everything before it (the clock, the counters, the
+// pread) is CPU time of the window being closed, which is also where the
+// ledger books the time it spent here (FrameLedger::begin_frame).
 Sample Sampler::sample() {
-  ScopedUncounted quiet;  // our own pread must not bill the frame
+  ScopedUncounted quiet;  // our own calls must not bill the frame
   Sample s;
   s.mono_ns = monotonic_ns();
   s.sys = thread_syscalls();
-
-  rusage ru{};
-  if (::getrusage(RUSAGE_THREAD, &ru) == 0) {
-    s.voluntary_cs = static_cast<uint64_t>(ru.ru_nvcsw);
-    s.involuntary_cs = static_cast<uint64_t>(ru.ru_nivcsw);
-    s.minor_faults = static_cast<uint64_t>(ru.ru_minflt);
-    s.major_faults = static_cast<uint64_t>(ru.ru_majflt);
-    s.user_us = timeval_us(ru.ru_utime);
-    s.system_us = timeval_us(ru.ru_stime);
-  }
+  s.measuring = thread_measuring_syscalls();
 
   if (io_fd_) {
     IoCounters io;
@@ -153,6 +152,16 @@ Sample Sampler::sample() {
       warn_io_once("read", err);
       io_fd_.reset();  // it will not get better; stop paying for the attempt
     }
+  }
+
+  rusage ru{};
+  if (::getrusage(RUSAGE_THREAD, &ru) == 0) {
+    s.voluntary_cs = static_cast<uint64_t>(ru.ru_nvcsw);
+    s.involuntary_cs = static_cast<uint64_t>(ru.ru_nivcsw);
+    s.minor_faults = static_cast<uint64_t>(ru.ru_minflt);
+    s.major_faults = static_cast<uint64_t>(ru.ru_majflt);
+    s.user_us = timeval_us(ru.ru_utime);
+    s.system_us = timeval_us(ru.ru_stime);
   }
   return s;
 }

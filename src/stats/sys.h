@@ -25,6 +25,10 @@ enum class Sys : uint8_t {
   socket, socketpair, connect, accept4,
   timerfd_create, timerfd_settime, eventfd,
   open, openat, clock_nanosleep,
+  // Counted only when they enter the kernel: clock_gettime of a CPU-time
+  // clock always, of CLOCK_MONOTONIC & co only where the clocksource has no
+  // vDSO read (see stats::clock_source()). getrusage always does.
+  clock_gettime, getrusage,
   count_  // number of kinds
 };
 constexpr size_t kSysKinds = static_cast<size_t>(Sys::count_);
@@ -38,7 +42,13 @@ extern "C" {
 // Copies this thread's counters (at most n of them, indexed by Sys) to out.
 void zcpipe_interpose_thread_counts(uint64_t* out, size_t n) noexcept;
 // Adds delta (+1 / -1) to this thread's "do not count" depth (ScopedUncounted).
+// Calls made at depth > 0 go to the thread's measuring counters instead.
 void zcpipe_interpose_uncounted(int delta) noexcept;
+// Copies this thread's measuring counters (calls made under ScopedUncounted).
+void zcpipe_interpose_measuring_counts(uint64_t* out, size_t n) noexcept;
+// Whether CLOCK_MONOTONIC/REALTIME/BOOTTIME/TAI reads are syscalls here (the
+// clocksource has no vDSO mode). Until it is set, they are taken as vDSO reads.
+void zcpipe_interpose_set_clock_syscall(bool syscall) noexcept;
 // Called after each traced call: (Sys kind, fd, result, CLOCK_MONOTONIC start). Set for one frame by
 // --explain; nullptr otherwise.
 typedef void (*zcpipe_trace_hook)(int kind, int fd, long result, uint64_t start_ns);

@@ -45,10 +45,16 @@
 //    brk, rt_sigaction, epoll_create1, signalfd, bind/listen, accept (only a
 //    fallback in libwayland), raw syscall(2) (Mesa uses it for futex and
 //    memfd on some paths), and all other threads when a frame is charged.
-//  - Reading the clock: clock_gettime/gettimeofday are served by the vDSO, a
-//    small library the kernel maps into every process that reads a time page
-//    the kernel keeps up to date. No mode switch happens, so it is correctly
-//    not a syscall; strace does not see it either.
+//  - Reading the clock, where it is not a syscall: clock_gettime is usually
+//    served by the vDSO, a small library the kernel maps into every process
+//    that reads a time page (and the CPU's counter) without entering the
+//    kernel. That works only with a clocksource user space can read (tsc,
+//    kvm-clock); with hpet or acpi_pm (QEMU's default guest) every read is a
+//    real syscall, which strace sees. So clock_gettime is wrapped, and counted
+//    exactly when it enters the kernel: always for CPU-time clocks, for the
+//    others when the stats library says the clocksource has no vDSO read
+//    (zcpipe_interpose_set_clock_syscall). gettimeofday and time() are not
+//    wrapped.
 // strace counts at the kernel boundary, so it sees all of the above. Ours is a
 // lower bound on what our code and its libraries asked for; strace is the
 // independent cross-check.
@@ -79,6 +85,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
@@ -107,6 +114,9 @@ using zc::stats::Sys;
 // allocate).
 struct ThreadCounters {
   uint64_t n[kSysKinds];
+  // Calls made while uncounted > 0: the ledger's (and tracer's) own cost,
+  // kept apart so it is reported, not charged to frames nor lost.
+  uint64_t measuring[kSysKinds];
   int uncounted;  // depth of live ScopedUncounted objects on this thread
   // Set only while one frame is being traced (--explain): called after each
   // fd call with its kind, descriptor and result.
@@ -114,17 +124,15 @@ struct ThreadCounters {
 };
 [[gnu::tls_model("initial-exec")]] constinit thread_local ThreadCounters t_counts{};
 
-// When a traced call started (CLOCK_MONOTONIC through the vDSO: no syscall).
-inline uint64_t now_ns() noexcept {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 inline void count(Sys s) noexcept {
   ThreadCounters& c = t_counts;
   if (c.uncounted == 0) ++c.n[static_cast<size_t>(s)];
+  else ++c.measuring[static_cast<size_t>(s)];
 }
+
+// Set by the stats library from the clocksource (stats::clock_source()).
+// Relaxed atomics: a plain flag, read in every clock_gettime.
+constinit std::atomic<bool> g_clock_syscall{false};
 
 // The real function, looked up once with dlsym(RTLD_NEXT): "the next
 // definition after this object", which is libc's. Several threads may race on
@@ -159,6 +167,38 @@ R missing() noexcept {
     return static_cast<R>(MAP_FAILED);  // only mmap returns a pointer
   } else {
     return static_cast<R>(-1);
+  }
+}
+
+constinit Real<int (*)(clockid_t, timespec*)> real_clock_gettime{"clock_gettime"};
+
+// When a traced call started: the real clock_gettime, not our wrapper, so the
+// tracer's clock reads are never counted as the frame's.
+inline uint64_t now_ns() noexcept {
+  timespec ts{};
+  auto fn = real_clock_gettime.get();
+  if (fn != nullptr) fn(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// Whether reading clock `id` enters the kernel. The vDSO serves REALTIME,
+// MONOTONIC, MONOTONIC_RAW, BOOTTIME and TAI when the clocksource allows it,
+// the COARSE clocks always (they read a value the kernel stored at the last
+// tick), and never the CPU-time clocks (per-process and per-thread clocks,
+// negative ids) nor the alarm clocks.
+inline bool clock_read_is_syscall(clockid_t id) noexcept {
+  switch (id) {
+    case CLOCK_REALTIME_COARSE:
+    case CLOCK_MONOTONIC_COARSE:
+      return false;
+    case CLOCK_REALTIME:
+    case CLOCK_MONOTONIC:
+    case CLOCK_MONOTONIC_RAW:
+    case CLOCK_BOOTTIME:
+    case CLOCK_TAI:
+      return g_clock_syscall.load(std::memory_order_relaxed);
+    default:
+      return true;
   }
 }
 
@@ -425,6 +465,24 @@ extern "C" int clock_nanosleep(clockid_t clock, int flags, const timespec* req, 
   return fn(clock, flags, req, rem);
 }
 
+extern "C" int clock_gettime(clockid_t clock, struct timespec* tp) noexcept {
+  if (clock_read_is_syscall(clock)) count(Sys::clock_gettime);
+  auto fn = real_clock_gettime.get();
+  if (fn == nullptr) return missing<int>();
+  return fn(clock, tp);
+}
+
+// glibc declares getrusage(int, ...) in C++ (__rusage_who_t is int there).
+namespace {
+constinit Real<int (*)(int, struct rusage*)> real_getrusage{"getrusage"};
+}
+extern "C" int getrusage(int who, struct rusage* usage) noexcept {
+  count(Sys::getrusage);
+  auto fn = real_getrusage.get();
+  if (fn == nullptr) return missing<int>();
+  return fn(who, usage);
+}
+
 // --- the interface to the stats library (stats/sys.h) -----------------------
 
 extern "C" void zcpipe_interpose_thread_counts(uint64_t* out, size_t n) noexcept {
@@ -433,6 +491,15 @@ extern "C" void zcpipe_interpose_thread_counts(uint64_t* out, size_t n) noexcept
 }
 
 extern "C" void zcpipe_interpose_uncounted(int delta) noexcept { t_counts.uncounted += delta; }
+
+extern "C" void zcpipe_interpose_measuring_counts(uint64_t* out, size_t n) noexcept {
+  const ThreadCounters& c = t_counts;
+  for (size_t i = 0; i < n && i < kSysKinds; ++i) out[i] = c.measuring[i];
+}
+
+extern "C" void zcpipe_interpose_set_clock_syscall(bool syscall) noexcept {
+  g_clock_syscall.store(syscall, std::memory_order_relaxed);
+}
 
 extern "C" void zcpipe_interpose_set_trace(zcpipe_trace_hook hook) noexcept { t_counts.trace = hook; }
 

@@ -8,6 +8,7 @@
 
 #include "common/clock.h"
 #include "stats/ledger.h"
+#include "stats/ledger_json.h"
 #include "stats/sys.h"
 
 extern "C" {
@@ -73,10 +74,16 @@ void trace_step(const char* file, const char* function, std::string text, uint64
   t_events.push_back(Event{monotonic_ns(), -1, -1, 0, file, function, std::move(text), bytes});
 }
 
-nlohmann::json trace_stop() {
-  ScopedUncounted quiet;
+void trace_stop() {
   if (zcpipe_interpose_set_trace != nullptr) zcpipe_interpose_set_trace(nullptr);
   t_tracing = false;
+}
+
+// Consecutive identical calls on the same fd are merged:
+// [{"t_ns","kind":"syscall"|"step","call","fd","fd_name","count","bytes",
+// "file","function","text"}].
+nlohmann::json trace_events_json() {
+  ScopedUncounted quiet;
   nlohmann::json out = nlohmann::json::array();
   for (const Event& e : t_events) {
     if (e.kind >= 0) {
@@ -101,7 +108,6 @@ nlohmann::json trace_stop() {
                      {"function", e.function != nullptr ? e.function : ""}, {"text", e.text}, {"bytes", e.bytes}});
     }
   }
-  t_events.clear();
   return out;
 }
 

@@ -4,8 +4,6 @@
 // did), in time order, for a single frame window of the ledger.
 #pragma once
 
-#include <nlohmann/json.hpp>
-
 #include <cstdint>
 #include <string>
 
@@ -13,10 +11,9 @@ namespace zc::stats {
 
 bool tracing();
 void trace_start();
-// Stops and returns the events, consecutive identical calls on the same fd
-// merged: [{"t_ns","kind":"syscall"|"step","call","fd","fd_name","count",
-// "bytes","file","function","text"}].
-nlohmann::json trace_stop();
+// Stops recording; the events are kept for trace_events_json()
+// (stats/ledger_json.h), written once at exit.
+void trace_stop();
 void trace_step(const char* file, const char* function, std::string text, uint64_t bytes);
 
 }  // namespace zc::stats

@@ -103,9 +103,23 @@ inline std::vector<std::string> lines_of(const std::string& text) {
   return out;
 }
 
+// With ZCPIPE_JSON_KEEP set (meson does), a copy of every file read lands
+// there for the json-schema test, which validates them all (tests/schema).
+inline void keep_json_copy(const std::string& path) {
+  const char* dir = std::getenv("ZCPIPE_JSON_KEEP");
+  if (dir == nullptr || *dir == '\0') return;
+  static int n = 0;
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  const std::string name = std::filesystem::path(path).stem().string() + "-" + std::to_string(::getpid()) + "-" +
+                           std::to_string(n++) + ".json";
+  std::filesystem::copy_file(path, std::filesystem::path(dir) / name, std::filesystem::copy_options::overwrite_existing, ec);
+}
+
 inline json read_json(const std::string& path) {
   std::ifstream f(path);
   if (!f) throw std::runtime_error("missing JSON file " + path);
+  keep_json_copy(path);
   try {
     return json::parse(f);
   } catch (const std::exception& e) {

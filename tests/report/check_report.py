@@ -193,12 +193,11 @@ def resolve(doc, pointer):
 
 
 def human(v):
-    a = abs(v)
-    if a >= 1e9: return "%.2f G" % (v / 1e9)
-    if a >= 1e6: return "%.1f M" % (v / 1e6)
-    if a >= 1e4: return "%.1f k" % (v / 1e3)
-    if v == int(v): return "%d" % v
-    return "%.1f" % v
+    """As src/stats/format.h writes a figure: digits grouped by three, one decimal below 100."""
+    if v != int(v) and abs(v) < 100: return "%.1f" % v
+    # C's round(): halves away from zero (Python's round() rounds them to even).
+    r = int(abs(v) + 0.5)
+    return ("-" if v < 0 else "") + "{:,}".format(r)
 
 
 def human_bytes(v):

@@ -4,7 +4,10 @@
 //   dmabuf  the whole zero-copy pipeline per frame (client + compositor, two
 //           processes, unpaced headless output, no drawing) against the bare
 //           minimum any fd-passing design pays: one SCM_RIGHTS round trip of a
-//           reused memfd with a small reply. Target: at most 2x.
+//           reused memfd with a small reply. Targets: at most 2x without
+//           the per-frame ledger, and at most 1.3x with it on (the default
+//           in every zcpipe program): measuring must not cost more than the
+//           pipeline it measures. Both are printed, from the same run.
 //   socket  the socket baseline per frame (no drawing) against three
 //           memcpy()s of one frame, the CPU copies it is made of. Target:
 //           at most 1.5x, i.e. the baseline is as fast as copying can be.
@@ -24,6 +27,7 @@
 #include "common/clock.h"
 #include "common/unique_fd.h"
 #include "demo/pipeline.h"
+#include "stats/format.h"
 
 namespace {
 
@@ -182,13 +186,19 @@ int main(int argc, char** argv) {
     }
     const double p = median(pipe), pl = median(pipe_ledger), b = median(bare);
     if (p <= 0 || b <= 0 || pl <= 0) status = 1;
-    const double ratio = p / b;
-    fmt::print("dmabuf pipeline per frame (unpaced headless, no drawing, 2 processes): {:.1f} us  (median of {} runs x {} frames)\n",
-               p, repeats, frames);
-    fmt::print("  the same with the per-frame ledger on (its own cost):                 {:.1f} us\n", pl);
+    const double ratio = p / b, ratio_ledger = pl / b;
+    fmt::print("dmabuf pipeline per frame (unpaced headless, no drawing, 2 processes), median of {} runs x {} frames:\n",
+               repeats, frames);
+    fmt::print("  without the ledger (--no-ledger):                                     {:.1f} us\n", p);
+    fmt::print("  with the per-frame ledger on (the default):                           {:.1f} us\n", pl);
     fmt::print("bare fd round trip (SCM_RIGHTS of a reused memfd + 8-byte reply, mean): {:.1f} us\n", b);
-    fmt::print("ratio pipeline / bare round trip: {:.2f}  (target <= 2.0: {}); with the ledger: {:.2f}\n\n", ratio,
-               ratio <= 2.0 ? "met" : "NOT met", pl / b);
+    fmt::print("ratio pipeline / bare round trip, without the ledger: {:.2f}  (target <= 2.0: {})\n", ratio,
+               ratio <= 2.0 ? "met" : "NOT met");
+    fmt::print("ratio pipeline / bare round trip, with the ledger on: {:.2f}  (target <= 1.3: {})\n", ratio_ledger,
+               ratio_ledger <= 1.3 ? "met" : "NOT met");
+    fmt::print("  each run's ratios (without / with the ledger):");
+    for (size_t i = 0; i < bare.size(); ++i) fmt::print(" {:.2f}/{:.2f}", pipe[i] / bare[i], pipe_ledger[i] / bare[i]);
+    fmt::print("\n\n");
   }
   if (what == "socket" || what == "all") {
     std::vector<double> sock, copy;
@@ -201,7 +211,7 @@ int main(int argc, char** argv) {
     const double ratio = s / (3 * c);
     fmt::print("socket baseline per frame (64 KiB chunks, unpaced headless, no drawing): {:.0f} us  (median of {} runs x {} frames)\n",
                s, repeats, socket_frames);
-    fmt::print("one memcpy of a {} byte frame: {:.0f} us; three: {:.0f} us\n", frame_bytes, c, 3 * c);
+    fmt::print("one memcpy of a {} byte frame: {:.0f} us; three: {:.0f} us\n", zc::stats::format_count(static_cast<double>(frame_bytes)), c, 3 * c);
     fmt::print("ratio socket / three memcpy: {:.2f}  (target <= 1.5: {})\n", ratio, ratio <= 1.5 ? "met" : "NOT met");
   }
   return status;

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
@@ -22,6 +23,7 @@
 
 #include "common/unique_fd.h"
 #include "stats/ledger.h"
+#include "stats/ledger_json.h"
 
 namespace zc::stats {
 namespace {
@@ -42,7 +44,7 @@ TEST(Interpose, CountsExactlyNWritesToDevNull) {
   for (int i = 0; i < kN; ++i) ASSERT_EQ(::write(fd.get(), &byte, 1), 1);
   const SyscallCounts d = thread_syscalls() - before;
   EXPECT_EQ(d[Sys::write], static_cast<uint64_t>(kN));
-  EXPECT_EQ(d.total(), static_cast<uint64_t>(kN)) << d.to_json().dump();
+  EXPECT_EQ(d.total(), static_cast<uint64_t>(kN)) << to_json(d).dump();
 }
 
 TEST(Interpose, CountsExactlyNSendmsgAndRecvmsgOverASocketpair) {
@@ -88,6 +90,28 @@ TEST(Interpose, ScopedUncountedSuppressesAndNests) {
   EXPECT_EQ(d.total(), 1u);
 }
 
+TEST(Interpose, UncountedCallsGoToTheMeasuringCounters) {
+  UniqueFd fd{::open("/dev/null", O_WRONLY | O_CLOEXEC)};
+  ASSERT_TRUE(fd);
+  const SyscallCounts before = thread_syscalls();
+  const SyscallCounts mbefore = thread_measuring_syscalls();
+  rusage ru{};
+  {
+    ScopedUncounted quiet;
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(::write(fd.get(), "m", 1), 1);
+    ASSERT_EQ(::getrusage(RUSAGE_THREAD, &ru), 0);
+  }
+  ASSERT_EQ(::getrusage(RUSAGE_THREAD, &ru), 0);  // counted as the frame's
+  const SyscallCounts d = thread_syscalls() - before;
+  const SyscallCounts m = thread_measuring_syscalls() - mbefore;
+  EXPECT_EQ(d[Sys::write], 0u);
+  EXPECT_EQ(d[Sys::getrusage], 1u);
+  EXPECT_EQ(d.total(), 1u);
+  EXPECT_EQ(m[Sys::write], 3u);
+  EXPECT_EQ(m[Sys::getrusage], 1u);
+  EXPECT_EQ(m.total(), 4u);
+}
+
 TEST(Interpose, CallsResolvedThroughTheDynamicLinkerAreCounted) {
   // A shared library calls write() through its PLT, which the dynamic linker
   // fills with dlsym(RTLD_DEFAULT, "write"): the executable's definition
@@ -111,7 +135,7 @@ TEST(Interpose, ReadsMadeInsideLibstdcxxAreCounted) {
   f >> word;
   const SyscallCounts d = thread_syscalls() - before;
   EXPECT_FALSE(word.empty());
-  EXPECT_GE(d[Sys::read], 1u) << d.to_json().dump();
+  EXPECT_GE(d[Sys::read], 1u) << to_json(d).dump();
 }
 
 TEST(Interpose, CountsArePerThread) {
@@ -209,12 +233,43 @@ TEST(Interpose, MemoryAndTimerCallsAreCounted) {
   EXPECT_EQ(d.total(), 6u);
 }
 
-TEST(Interpose, ReadingTheClockIsNotASyscall) {
-  // clock_gettime is answered by the vDSO in user space.
-  const SyscallCounts before = thread_syscalls();
+// clock_gettime is counted exactly when it enters the kernel. The machine's
+// clocksource decides for the ordinary clocks; the test sets both answers in
+// turn and checks the wrapper obeys, then that CPU-time clocks (always a
+// syscall) and COARSE clocks (never one) ignore the setting.
+TEST(Interpose, ClockReadsAreCountedWhenTheyEnterTheKernel) {
   timespec ts{};
-  for (int i = 0; i < kN; ++i) ::clock_gettime(CLOCK_MONOTONIC, &ts);
-  EXPECT_EQ((thread_syscalls() - before).total(), 0u);
+  auto reads = [&](clockid_t id) {
+    const SyscallCounts before = thread_syscalls();
+    for (int i = 0; i < kN; ++i) EXPECT_EQ(::clock_gettime(id, &ts), 0);
+    const SyscallCounts d = thread_syscalls() - before;
+    EXPECT_EQ(d.total(), d[Sys::clock_gettime]) << to_json(d).dump();
+    return d[Sys::clock_gettime];
+  };
+  zcpipe_interpose_set_clock_syscall(false);  // a tsc / kvm-clock machine
+  EXPECT_EQ(reads(CLOCK_MONOTONIC), 0u);
+  EXPECT_EQ(reads(CLOCK_REALTIME), 0u);
+  EXPECT_EQ(reads(CLOCK_MONOTONIC_COARSE), 0u);
+  EXPECT_EQ(reads(CLOCK_THREAD_CPUTIME_ID), static_cast<uint64_t>(kN));
+  zcpipe_interpose_set_clock_syscall(true);  // an hpet machine (QEMU's guest)
+  EXPECT_EQ(reads(CLOCK_MONOTONIC), static_cast<uint64_t>(kN));
+  EXPECT_EQ(reads(CLOCK_BOOTTIME), static_cast<uint64_t>(kN));
+  EXPECT_EQ(reads(CLOCK_MONOTONIC_COARSE), 0u);
+  EXPECT_EQ(reads(CLOCK_PROCESS_CPUTIME_ID), static_cast<uint64_t>(kN));
+  zcpipe_interpose_set_clock_syscall(clock_source().syscall);  // this machine's answer again
+  EXPECT_GT(ts.tv_sec + ts.tv_nsec, 0);  // the real function still answers
+}
+
+TEST(ClockSource, VdsoRuleAndThisMachinesClocksource) {
+  EXPECT_TRUE(clocksource_is_vdso("tsc"));
+  EXPECT_TRUE(clocksource_is_vdso("kvm-clock"));
+  EXPECT_FALSE(clocksource_is_vdso("hpet"));
+  EXPECT_FALSE(clocksource_is_vdso("acpi_pm"));
+  std::ifstream f("/sys/devices/system/clocksource/clocksource0/current_clocksource");
+  std::string name;
+  if (!(f >> name)) GTEST_SKIP() << "no clocksource in sysfs here";
+  EXPECT_EQ(clock_source().name, name);
+  EXPECT_EQ(clock_source().syscall, !clocksource_is_vdso(name));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 
 #include "common/unique_fd.h"
 #include "stats/ledger.h"
+#include "stats/ledger_json.h"
 
 namespace zc::stats {
 namespace {
@@ -53,7 +54,7 @@ TEST(SyscallCountsTest, ArithmeticAndJson) {
   s += b;
   EXPECT_EQ(s[Sys::sendmsg], 8u);
   EXPECT_EQ(s.total(), 14u);
-  const nlohmann::json j = a.to_json();
+  const nlohmann::json j = to_json(a);
   EXPECT_EQ(j.at("total"), 7u);
   EXPECT_EQ(j.at("by_call").at("sendmsg"), 5u);
   EXPECT_EQ(j.at("by_call").at("ioctl"), 2u);
@@ -72,19 +73,19 @@ TEST(Ledger, CopiesArePerFrameAndUnattributedOutsideWindows) {
   l.copy(7, "after");
   l.end_frame();  // no-op: nothing open
 
-  ASSERT_EQ(l.frames().size(), 2u);
-  const FrameRecord& f1 = l.frames()[0];
+  ASSERT_EQ(l.size(), 2u);
+  const FrameRecord& f1 = l.at(0);
   EXPECT_EQ(f1.frame, 1u);
   EXPECT_EQ(f1.cpu_copies, 2u);
   EXPECT_EQ(f1.cpu_copy_bytes, 2u * 33'177'600u);
-  ASSERT_EQ(f1.copies.size(), 2u);
-  EXPECT_EQ(f1.copies[1].first, "compositor staging->scanout");
-  EXPECT_EQ(f1.copies[1].second, 33'177'600u);
-  EXPECT_EQ(l.frames()[1].cpu_copies, 1u);
-  EXPECT_EQ(l.frames()[1].cpu_copy_bytes, 10u);
+  ASSERT_EQ(f1.n_copies, 2u);
+  EXPECT_STREQ(f1.copies[1].where, "compositor staging->scanout");
+  EXPECT_EQ(f1.copies[1].bytes, 33'177'600u);
+  EXPECT_EQ(l.at(1).cpu_copies, 1u);
+  EXPECT_EQ(l.at(1).cpu_copy_bytes, 10u);
   EXPECT_EQ(l.unattributed_copies(), 2u);
   // Windows are contiguous: frame 1 ends where frame 2 starts.
-  EXPECT_EQ(f1.end_ns, l.frames()[1].start_ns);
+  EXPECT_EQ(f1.end_ns, l.at(1).start_ns);
   EXPECT_LE(f1.start_ns, f1.end_ns);
   EXPECT_FALSE(l.window_open());
 }
@@ -99,24 +100,26 @@ TEST(Ledger, SyscallsInsideAWindowLandInThatFrame) {
   l.end_frame();
   for (int i = 0; i < 4; ++i) ASSERT_EQ(::write(fd.get(), "x", 1), 1);  // no window
 
-  ASSERT_EQ(l.frames().size(), 2u);
+  ASSERT_EQ(l.size(), 2u);
   // Exactly: the ledger's own sampling (pread of /proc/self/io) is uncounted.
-  EXPECT_EQ(l.frames()[0].syscalls[Sys::write], 5u);
-  EXPECT_EQ(l.frames()[0].syscalls.total(), 5u);
-  EXPECT_EQ(l.frames()[0].mode_switches(), 10u);
-  EXPECT_EQ(l.frames()[1].syscalls.total(), 3u);
+  EXPECT_EQ(l.at(0).syscalls[Sys::write], 5u);
+  EXPECT_EQ(l.at(0).syscalls.total(), 5u);
+  EXPECT_EQ(l.at(0).mode_switches(), 10u);
+  EXPECT_EQ(l.at(1).syscalls.total(), 3u);
 }
 
 TEST(Ledger, ProcIoCountsWritesButNotTheSamplersOwnReads) {
-  FrameLedger l = make_ledger();
+  auto made = FrameLedger::create("io", LedgerOptions{.capacity = 16, .proc_io = true});
+  ASSERT_TRUE(made.ok());
+  FrameLedger l = std::move(made).value();
   UniqueFd fd{::open("/dev/null", O_WRONLY | O_CLOEXEC)};
   char buf[64] = {};
   l.begin_frame(1);
   for (int i = 0; i < 7; ++i) ASSERT_EQ(::write(fd.get(), buf, sizeof buf), 64);
   l.begin_frame(2);  // nothing in this window
   l.end_frame();
-  const FrameRecord& a = l.frames()[0];
-  const FrameRecord& b = l.frames()[1];
+  const FrameRecord& a = l.at(0);
+  const FrameRecord& b = l.at(1);
   if (a.syscw == 0 && a.wchar == 0) GTEST_SKIP() << "/proc/self/io is not readable here";
   // Process-wide counters; this test process has no other busy thread.
   EXPECT_EQ(a.syscw, 7u);
@@ -141,7 +144,7 @@ TEST(Ledger, BlockingShowsAsVoluntaryContextSwitches) {
   ASSERT_EQ(::read(r.get(), &c, 1), 1);  // blocks until the filler writes
   l.end_frame();
   filler.join();
-  const FrameRecord& f = l.frames()[0];
+  const FrameRecord& f = l.at(0);
   EXPECT_GE(f.voluntary_cs, 1u);
   EXPECT_EQ(f.context_switches(), f.voluntary_cs + f.involuntary_cs);
   EXPECT_GE(f.end_ns - f.start_ns, 40'000'000u);  // the window spans the wait
@@ -163,81 +166,175 @@ TEST(Ledger, TouchingAFreshMappingShowsAsMinorFaults) {
   for (size_t i = 0; i < kPages; ++i) mem[i * page] = 1;  // first touch of each page
   l.end_frame();
   ::munmap(const_cast<char*>(mem), kPages * page);
-  const FrameRecord& f = l.frames()[0];
+  const FrameRecord& f = l.at(0);
   EXPECT_GE(f.minor_faults, kPages);
   EXPECT_LT(f.minor_faults, kPages + 64);  // plus a few for the code and stack we ran
   EXPECT_EQ(f.major_faults, 0u);
   EXPECT_EQ(f.syscalls[Sys::mmap], 1u);
 }
 
-TEST(Ledger, AnnotateFindsOpenAndClosedFramesAndIgnoresUnknownOnes) {
+TEST(Ledger, RecordFindsOpenAndClosedFramesAndNotUnknownOnes) {
   FrameLedger l = make_ledger();
-  l.reserve(8);
   l.begin_frame(1);
-  l.annotate(1)["latency_us"] = 1234;  // open window
+  ASSERT_NE(l.record(1), nullptr);
+  l.record(1)->notes.set_commit(1234);  // open window
   l.begin_frame(2);
   l.end_frame();
-  l.annotate(1)["checksum"] = "abcd";  // closed window
-  nlohmann::json& scratch = l.annotate(99);
-  scratch["lost"] = true;  // must not crash nor create a record
+  l.record(1)->notes.set_checksum(0xabcd);  // closed window
+  EXPECT_EQ(l.record(99), nullptr);  // nothing is created for an unknown frame
   EXPECT_FALSE(l.has_frame(99));
   EXPECT_TRUE(l.has_frame(2));
-  ASSERT_EQ(l.frames().size(), 2u);
-  EXPECT_EQ(l.frames()[0].extra.at("latency_us"), 1234);
-  EXPECT_EQ(l.frames()[0].extra.at("checksum"), "abcd");
-  EXPECT_TRUE(l.frames()[1].extra.empty());
-  EXPECT_TRUE(l.annotate(98).empty());  // scratch does not keep old data
-  for (const auto& f : l.to_json().at("frames")) EXPECT_FALSE(f.contains("lost"));
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l.at(0).notes.commit_ns, 1234u);
+  EXPECT_TRUE(l.at(0).notes.is(FrameNotes::kChecksum));
+  EXPECT_EQ(l.at(1).notes.has, 0u);
+  // Hold the document: a range-for over a temporary's member would read
+  // freed memory (AddressSanitizer: heap-use-after-free).
+  const nlohmann::json doc = to_json(l);
+  const nlohmann::json& frames = doc.at("frames");
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[0].at("commit_ns"), 1234u);
+  EXPECT_EQ(frames[0].at("checksum"), "000000000000abcd");
+  for (const auto& f : frames) EXPECT_FALSE(f.contains("presented"));
 }
 
-TEST(Ledger, RecordJsonHasEveryKeyWithTheRightValue) {
-  FrameRecord r;
-  r.frame = 42;
-  r.start_ns = 1000;
-  r.end_ns = 5000;
-  r.cpu_copies = 1;
-  r.cpu_copy_bytes = 64;
-  r.copies = {{"shm->scanout", 64}};
-  r.syscalls.n[static_cast<size_t>(Sys::sendmsg)] = 3;
-  r.voluntary_cs = 4;
-  r.involuntary_cs = 1;
-  r.minor_faults = 6;
-  r.major_faults = 0;
-  r.user_us = 70;
-  r.system_us = 30;
-  r.rchar = 11;
-  r.wchar = 12;
-  r.syscr = 13;
-  r.syscw = 14;
-  r.extra["latency_us"] = 999;
-  r.extra["frame"] = 7;  // a colliding app key cannot overwrite a measurement
+TEST(Ledger, BeginningAFrameAgainMakesANewerRecordThatRecordFinds) {
+  FrameLedger l = make_ledger();
+  l.begin_frame(7);
+  l.begin_frame(7);
+  l.end_frame();
+  ASSERT_EQ(l.size(), 2u);
+  EXPECT_EQ(l.record(7), &l.at(1));
+}
 
-  const nlohmann::json j = r.to_json();
-  EXPECT_EQ(j.at("frame"), 42u);
-  EXPECT_EQ(j.at("start_ns"), 1000u);
-  EXPECT_EQ(j.at("end_ns"), 5000u);
-  EXPECT_EQ(j.at("cpu_copies"), 1u);
-  EXPECT_EQ(j.at("cpu_copy_bytes"), 64u);
-  ASSERT_EQ(j.at("copies").size(), 1u);
-  EXPECT_EQ(j.at("copies")[0].at("where"), "shm->scanout");
-  EXPECT_EQ(j.at("copies")[0].at("bytes"), 64u);
-  EXPECT_EQ(j.at("syscalls").at("total"), 3u);
-  EXPECT_EQ(j.at("syscalls").at("by_call").at("sendmsg"), 3u);
-  EXPECT_EQ(j.at("mode_switches"), 6u);
-  EXPECT_EQ(j.at("voluntary_cs"), 4u);
-  EXPECT_EQ(j.at("involuntary_cs"), 1u);
-  EXPECT_EQ(j.at("context_switches"), 5u);
-  EXPECT_EQ(j.at("minor_faults"), 6u);
-  EXPECT_EQ(j.at("major_faults"), 0u);
-  EXPECT_EQ(j.at("user_us"), 70u);
-  EXPECT_EQ(j.at("system_us"), 30u);
-  EXPECT_EQ(j.at("cpu_us"), 100u);
-  EXPECT_EQ(j.at("rchar"), 11u);
-  EXPECT_EQ(j.at("wchar"), 12u);
-  EXPECT_EQ(j.at("syscr"), 13u);
-  EXPECT_EQ(j.at("syscw"), 14u);
-  EXPECT_EQ(j.at("latency_us"), 999);
-  EXPECT_EQ(j.size(), 21u);  // the 20 keys above + latency_us
+TEST(Ledger, TheRingKeepsTheNewestFramesAndTheTotalsStayExact) {
+  auto made = FrameLedger::create("ring", LedgerOptions{.capacity = 8, .proc_io = false});
+  ASSERT_TRUE(made.ok());
+  FrameLedger l = std::move(made).value();
+  UniqueFd fd{::open("/dev/null", O_WRONLY | O_CLOEXEC)};
+  for (uint64_t n = 0; n < 100; ++n) {
+    l.begin_frame(n);
+    ASSERT_EQ(::write(fd.get(), "x", 1), 1);
+    l.copy(10, "ring copy");
+  }
+  l.end_frame();
+  EXPECT_EQ(l.size(), 8u);
+  EXPECT_EQ(l.capacity(), 8u);
+  EXPECT_EQ(l.frames_begun(), 100u);
+  EXPECT_EQ(l.frames_dropped(), 92u);
+  EXPECT_EQ(l.at(0).frame, 92u);
+  EXPECT_EQ(l.at(7).frame, 99u);
+  EXPECT_EQ(l.record(10), nullptr);  // fell out of the ring
+  // Totals cover all 100 frames, not only the 8 kept.
+  EXPECT_EQ(l.totals().frames, 100u);
+  EXPECT_EQ(l.totals().cpu_copies, 100u);
+  EXPECT_EQ(l.totals().cpu_copy_bytes, 1000u);
+  EXPECT_EQ(l.totals().syscalls[Sys::write], 100u);
+  const nlohmann::json j = to_json(l);
+  EXPECT_EQ(j.at("window").at("capacity"), 8u);
+  EXPECT_EQ(j.at("window").at("frames_begun"), 100u);
+  EXPECT_EQ(j.at("window").at("records"), 8u);
+  EXPECT_EQ(j.at("window").at("dropped"), 92u);
+  EXPECT_EQ(j.at("frames").size(), 8u);
+  EXPECT_EQ(j.at("totals").at("frames"), 100u);
+  EXPECT_EQ(j.at("totals").at("syscalls").at("by_call").at("write"), 100u);
+  EXPECT_EQ(j.at("totals").at("syscalls_per_frame"), 1.0);
+}
+
+TEST(Ledger, MoreCopiesThanTheArrayHoldsAreStillCounted) {
+  FrameLedger l = make_ledger();
+  l.begin_frame(1);
+  for (size_t i = 0; i < kMaxCopiesPerFrame + 3; ++i) l.copy(5, "many");
+  l.end_frame();
+  EXPECT_EQ(l.at(0).cpu_copies, kMaxCopiesPerFrame + 3);
+  EXPECT_EQ(l.at(0).cpu_copy_bytes, 5u * (kMaxCopiesPerFrame + 3));
+  EXPECT_EQ(l.at(0).n_copies, kMaxCopiesPerFrame);
+}
+
+TEST(Ledger, TheLedgersOwnCallsAreCountedApartFromTheFrames) {
+  FrameLedger l = make_ledger();
+  UniqueFd fd{::open("/dev/null", O_WRONLY | O_CLOEXEC)};
+  l.begin_frame(1);
+  ASSERT_EQ(::write(fd.get(), "x", 1), 1);
+  l.begin_frame(2);
+  (void)l.now_ns();
+  l.end_frame();
+  // The frame sees only its own write; the getrusage of every boundary (and
+  // a clock read where that is a syscall) is the measuring cost.
+  EXPECT_EQ(l.at(0).syscalls.total(), 1u);
+  EXPECT_EQ(l.at(0).syscalls[Sys::getrusage], 0u);
+  const uint64_t clock = clock_source().syscall ? 1u : 0u;
+  const SyscallCounts m = l.totals().measure_syscalls;
+  // Two boundaries close a window (begin 2, end); begin 1's calls precede
+  // any window. Each is a getrusage and a clock read; now_ns() one more read.
+  EXPECT_EQ(m[Sys::getrusage], 2u);
+  EXPECT_EQ(m[Sys::clock_gettime], 3u * clock);
+  EXPECT_EQ(l.at(0).measure_syscalls + l.at(1).measure_syscalls, m.total());
+  EXPECT_GT(l.at(0).measure_ticks, 0u);
+  const nlohmann::json j = to_json(l);
+  EXPECT_EQ(j.at("totals").at("measuring").at("syscalls").at("by_call").at("getrusage"), 2u);
+  EXPECT_EQ(j.at("clock").at("reads_are_syscalls"), clock_source().syscall);
+  // cpu_us is the window's CPU less the ledger's own time.
+  for (size_t i = 0; i < l.size(); ++i) {
+    const double raw = static_cast<double>(l.at(i).raw_cpu_us());
+    EXPECT_NEAR(l.cpu_us(l.at(i)) + std::min(raw, l.measure_us(l.at(i))), raw, 1e-6);
+  }
+}
+
+TEST(Ledger, ProcIoIsOffByDefaultAndNotInTheRecords) {
+  FrameLedger l = make_ledger();
+  l.begin_frame(1);
+  l.end_frame();
+  EXPECT_FALSE(l.proc_io());
+  EXPECT_EQ(l.totals().measure_syscalls[Sys::pread], 0u);
+  const nlohmann::json doc = to_json(l);
+  EXPECT_FALSE(doc.at("frames")[0].contains("syscr"));
+  EXPECT_EQ(doc.at("proc_io_per_frame"), false);
+}
+
+// Every field of the record reaches the JSON under a key of record_keys(),
+// and every key there is reachable: docs and schema are checked against that
+// list (tests/unit/stats/schema_test.cpp), so none of the three can drift.
+TEST(Ledger, RecordJsonKeysAreExactlyRecordKeys) {
+  auto made = FrameLedger::create("keys", LedgerOptions{.capacity = 4, .proc_io = true});
+  ASSERT_TRUE(made.ok());
+  FrameLedger l = std::move(made).value();
+  l.set_trace_frame(1);
+  l.begin_frame(1);
+  l.copy(64, "shm->scanout");
+  FrameNotes& a = l.current()->notes;
+  a.set_ready(10);
+  a.set_commit(20);
+  a.set_surface_commit(0);
+  a.set_checksum(0);
+  a.set_shown_frame(1);
+  a.set_presented(1020, 5, true);
+  a.set_feedback(16'666'666, 7);
+  a.set_output_copy(64);
+  a.scanout = Scanout::copy;
+  // Bits 0 and 3, named and described by what the app registers.
+  l.set_reason_names([](uint32_t b) -> const char* { return b == 0 ? "format" : b == 3 ? "y_invert" : nullptr; },
+                     [](uint32_t b) -> const char* { return b == 3 ? "rows stored bottom-up" : nullptr; });
+  a.scanout_reasons = (1u << 3) | (1u << 0);
+  a.buffer_kind = "wl_shm";
+  l.begin_frame(2);
+  l.current()->notes.set_discarded();
+  l.end_frame();
+  const nlohmann::json doc = to_json(l);
+  std::set<std::string> seen;
+  for (const auto& f : doc.at("frames"))
+    for (const auto& [k, v] : f.items()) seen.insert(k);
+  const std::set<std::string> want(record_keys().begin(), record_keys().end());
+  EXPECT_EQ(seen, want);
+  const nlohmann::json& f1 = doc.at("frames")[0];
+  EXPECT_EQ(f1.at("latency_us"), 1.0);        // (1020 - 20) ns
+  EXPECT_EQ(f1.at("ready_latency_us"), 1.01);  // (1020 - 10) ns
+  EXPECT_EQ(f1.at("scanout"), "copy");
+  EXPECT_EQ(f1.at("scanout_reasons"), (nlohmann::json{"format", "y_invert"}));  // in bit order
+  EXPECT_EQ(f1.at("scanout_reason"), "format; rows stored bottom-up");  // sentence where one is known
+  EXPECT_EQ(f1.at("copies")[0].at("where"), "shm->scanout");
+  EXPECT_EQ(doc.at("frames")[1].at("presented"), false);
+  EXPECT_EQ(doc.at("frames")[1].at("discarded"), true);
 }
 
 TEST(Ledger, LedgerJsonHasProcessInterposerAndFrames) {
@@ -246,7 +343,7 @@ TEST(Ledger, LedgerJsonHasProcessInterposerAndFrames) {
   l.begin_frame(5);
   write_dev_null(2);
   l.end_frame();
-  const nlohmann::json j = l.to_json();
+  const nlohmann::json j = to_json(l);
   EXPECT_EQ(j.at("process"), "zcpipe-client");
   EXPECT_EQ(j.at("interposer"), true);
   EXPECT_EQ(j.at("unattributed_copies"), 1u);
@@ -263,8 +360,8 @@ TEST(Ledger, IsMovable) {
   FrameLedger b = std::move(a);
   b.copy(3, "after move");
   b.end_frame();
-  ASSERT_EQ(b.frames().size(), 1u);
-  EXPECT_EQ(b.frames()[0].cpu_copy_bytes, 3u);
+  ASSERT_EQ(b.size(), 1u);
+  EXPECT_EQ(b.at(0).cpu_copy_bytes, 3u);
 }
 
 }  // namespace

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "stats/ledger.h"
+#include "stats/ledger_json.h"
 
 namespace zc::stats {
 namespace {
@@ -93,7 +94,7 @@ TEST(Summarize, NaNIsIgnored) {
 }
 
 TEST(Summarize, ToJsonHasEveryField) {
-  const nlohmann::json j = summarize({1, 2, 3}).to_json();
+  const nlohmann::json j = to_json(summarize({1, 2, 3}));
   EXPECT_EQ(j.at("median"), 2.0);
   EXPECT_EQ(j.at("p99"), 3.0);
   EXPECT_EQ(j.at("max"), 3.0);
