@@ -1,10 +1,10 @@
 #include "buffer/dmabuf.h"
 
 #include <fmt/core.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <string_view>
 
 #include "common/format.h"
 
@@ -47,12 +47,10 @@ Result<void> Dmabuf::validate() const {
 
 namespace zc::buffer {
 bool is_dmabuf_fd(int fd) {
-  char path[64];
-  char target[128] = {};
-  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  const ssize_t n = ::readlink(path, target, sizeof target - 1);
-  if (n <= 0) return false;
-  const std::string_view t(target, static_cast<size_t>(n));
-  return t.starts_with("/dmabuf:") || t.starts_with("anon_inode:dmabuf");
+  // Every dma-buf, whatever driver exported it, is an inode of the one
+  // "dmabuf" pseudo-filesystem; its magic cannot be forged by a name.
+  struct statfs fs {};
+  if (::fstatfs(fd, &fs) != 0) return false;
+  return static_cast<unsigned long>(fs.f_type) == DMA_BUF_MAGIC;
 }
 }  // namespace zc::buffer

@@ -47,7 +47,11 @@ int64_t fd_size(int fd);
 }  // namespace zc::buffer
 
 namespace zc::buffer {
-// Whether a received descriptor is a real dma-buf (its /proc/self/fd link
-// names the dmabuf pseudo-filesystem) or some other file such as a memfd.
+// Whether a received descriptor is a real dma-buf: a file of the kernel's
+// dma-buf pseudo-filesystem (fstatfs f_type == DMA_BUF_MAGIC). Decided by
+// what the file is, never by its name: a client can name a regular file
+// anything, e.g. "/dmabuf:x", which is what /proc/self/fd shows for one.
+// Everything else (memfds, regular files) is memory the client can still
+// resize, and must be treated as such.
 bool is_dmabuf_fd(int fd);
 }  // namespace zc::buffer

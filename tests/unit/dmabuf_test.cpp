@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "buffer/dmabuf.h"
@@ -197,6 +198,19 @@ TEST(IsDmabufFd, OtherFilesAreNotDmabufs) {
   UniqueFd r{p[0]}, w{p[1]};
   EXPECT_FALSE(is_dmabuf_fd(r.get()));
   EXPECT_FALSE(is_dmabuf_fd(-1));
+}
+
+// A regular file whose /proc/self/fd link reads like a dma-buf's
+// ("/dmabuf:...") is still a regular file: a client can truncate it under
+// the compositor, so it must not be taken for a dma-buf (which cannot
+// shrink). Only a file in / has such a link: the test needs to create one.
+TEST(IsDmabufFd, RegularFileNamedLikeADmabufIsNot) {
+  const std::string path = "/dmabuf:zcpipe-unit-" + std::to_string(::getpid());
+  UniqueFd fd{::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)};
+  if (!fd) GTEST_SKIP() << "cannot create " << path << ": " << std::strerror(errno);
+  ::unlink(path.c_str());  // the link now reads "/dmabuf:... (deleted)"
+  ASSERT_EQ(::ftruncate(fd.get(), 4096), 0);
+  EXPECT_FALSE(is_dmabuf_fd(fd.get()));
 }
 
 }  // namespace
