@@ -1,10 +1,10 @@
 #include "buffer/dmabuf.h"
 
 #include <fmt/core.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
-#include <cstdio>
-#include <string_view>
 
 #include "common/format.h"
 
@@ -23,36 +23,47 @@ uint64_t Dmabuf::plane0_extent() const {
   return uint64_t{planes[0].offset} + uint64_t{planes[0].stride} * height;
 }
 
-Result<void> Dmabuf::validate() const {
+std::optional<DmabufInvalid> Dmabuf::validate(const FdSize& size_of) const {
+  auto invalid = [](DmabufFault f, uint32_t plane, std::string msg) {
+    return std::optional<DmabufInvalid>(DmabufInvalid{f, plane, std::move(msg)});
+  };
   const FormatInfo* info = format_info(format);
-  if (info == nullptr) return Error{EINVAL, fmt::format("unsupported format {}", format_name(format))};
-  if (width == 0 || height == 0 || width > kMaxDimension || height > kMaxDimension)
-    return Error{EINVAL, fmt::format("invalid size {}x{}", width, height)};
+  if (info == nullptr) return invalid(DmabufFault::format, 0, fmt::format("unsupported format {}", format_name(format)));
   if (num_planes != info->planes)
-    return Error{EINVAL, fmt::format("format {} has {} plane(s), got {}", info->name, info->planes, num_planes)};
+    return invalid(DmabufFault::plane_count, 0,
+                   fmt::format("format {} takes {} plane(s), got {}", info->name, info->planes, num_planes));
+  if (width == 0 || height == 0 || width > kMaxDimension || height > kMaxDimension)
+    return invalid(DmabufFault::dimensions, 0,
+                   fmt::format("invalid size {}x{} (1..{} each)", width, height, kMaxDimension));
   for (uint32_t i = 0; i < num_planes; ++i) {
     const Plane& p = planes[i];
-    if (!p.fd) return Error{EBADF, fmt::format("plane {} has no fd", i)};
+    if (!p.fd) return invalid(DmabufFault::no_fd, i, fmt::format("plane {} has no fd", i));
+    // All operands are 32-bit: these 64-bit products and sums cannot overflow.
     const uint64_t row = uint64_t{width} * info->bytes_per_pixel;
-    if (p.stride < row) return Error{EINVAL, fmt::format("plane {} stride {} < row size {}", i, p.stride, row)};
+    if (p.stride < row)
+      return invalid(DmabufFault::stride, i,
+                     fmt::format("plane {} stride {} is smaller than a row ({} x {} bytes = {})", i, p.stride,
+                                 width, info->bytes_per_pixel, row));
+    // With height >= 1 and stride >= 1 this also refuses an offset at or
+    // past the end of the buffer.
     const uint64_t extent = uint64_t{p.offset} + uint64_t{p.stride} * height;
-    const int64_t size = fd_size(p.fd.get());
+    const int64_t size = size_of(p.fd.get());
     if (size >= 0 && extent > static_cast<uint64_t>(size))
-      return Error{EINVAL, fmt::format("plane {} needs {} bytes, buffer has {}", i, extent, size)};
+      return invalid(DmabufFault::bounds, i,
+                     fmt::format("plane {}: offset {} + stride {} x height {} = {} exceeds the buffer size {}", i,
+                                 p.offset, p.stride, height, extent, size));
   }
-  return {};
+  return std::nullopt;
 }
 
 }  // namespace zc::buffer
 
 namespace zc::buffer {
 bool is_dmabuf_fd(int fd) {
-  char path[64];
-  char target[128] = {};
-  std::snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  const ssize_t n = ::readlink(path, target, sizeof target - 1);
-  if (n <= 0) return false;
-  const std::string_view t(target, static_cast<size_t>(n));
-  return t.starts_with("/dmabuf:") || t.starts_with("anon_inode:dmabuf");
+  // Every dma-buf, whatever driver exported it, is an inode of the one
+  // "dmabuf" pseudo-filesystem; its magic cannot be forged by a name.
+  struct statfs fs {};
+  if (::fstatfs(fd, &fs) != 0) return false;
+  return static_cast<unsigned long>(fs.f_type) == DMA_BUF_MAGIC;
 }
 }  // namespace zc::buffer

@@ -5,6 +5,8 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
+#include <optional>
 #include <string>
 
 #include "common/result.h"
@@ -14,6 +16,22 @@ namespace zc::buffer {
 
 constexpr uint32_t kMaxPlanes = 4;     // linux-dmabuf allows plane indices 0..3
 constexpr uint32_t kMaxDimension = 16384;  // larger than any scanout engine accepts
+
+// Size of the object behind a dma-buf or memfd descriptor, from lseek(SEEK_END)
+// (dma-bufs report their size this way; the file offset is restored).
+// Returns -1 with errno set when the fd cannot be sized (e.g. a pipe).
+int64_t fd_size(int fd);
+// How validate() sizes an fd (tests pretend sizes without allocating them).
+using FdSize = std::function<int64_t(int fd)>;
+
+// What is wrong with a Dmabuf: the kind (callers map it to their own error
+// codes, e.g. linux-dmabuf's) and a message naming the values.
+enum class DmabufFault { format, plane_count, dimensions, no_fd, stride, bounds };
+struct DmabufInvalid {
+  DmabufFault fault;
+  uint32_t plane = 0;  // for no_fd, stride, bounds
+  std::string message;
+};
 
 struct Plane {
   UniqueFd fd;
@@ -34,20 +52,24 @@ struct Dmabuf {
 
   // Bytes of plane 0 a reader touches: offset + stride * height.
   uint64_t plane0_extent() const;
-  // Checks every field (format known, plane count, dimensions, strides and
-  // offsets against overflow and the fd's real size from lseek(SEEK_END)).
-  Result<void> validate() const;
+  // The one validator of a buffer description, whoever built it: linux-dmabuf
+  // import (server/dmabuf_params.cpp maps each fault to its protocol error)
+  // and anything else that receives a Dmabuf. Checks every field: format
+  // known, plane count, dimensions, each plane's fd and stride, and offset +
+  // stride x height against overflow and the fd's real size (`size`, by
+  // default lseek(SEEK_END); an fd that cannot be sized skips that check).
+  // nullopt when valid.
+  std::optional<DmabufInvalid> validate(const FdSize& size = fd_size) const;
 };
-
-// Size of the object behind a dma-buf or memfd descriptor, from lseek(SEEK_END)
-// (dma-bufs report their size this way; the file offset is restored).
-// Returns -1 with errno set when the fd cannot be sized (e.g. a pipe).
-int64_t fd_size(int fd);
 
 }  // namespace zc::buffer
 
 namespace zc::buffer {
-// Whether a received descriptor is a real dma-buf (its /proc/self/fd link
-// names the dmabuf pseudo-filesystem) or some other file such as a memfd.
+// Whether a received descriptor is a real dma-buf: a file of the kernel's
+// dma-buf pseudo-filesystem (fstatfs f_type == DMA_BUF_MAGIC). Decided by
+// what the file is, never by its name: a client can name a regular file
+// anything, e.g. "/dmabuf:x", which is what /proc/self/fd shows for one.
+// Everything else (memfds, regular files) is memory the client can still
+// resize, and must be treated as such.
 bool is_dmabuf_fd(int fd);
 }  // namespace zc::buffer

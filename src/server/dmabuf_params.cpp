@@ -57,48 +57,16 @@ std::optional<ParamsError> check_create(ParamsState& s, int32_t width, int32_t h
                       fmt::format("plane {} set but plane {} missing", i, count));
   if (count == 0) return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INCOMPLETE, "no planes added");
 
-  const FormatInfo* info = format_info(format);
+  // Which (format, modifier) pairs are accepted is this compositor's
+  // policy; whether the description is sound is the Dmabuf's one validator.
   const uint64_t modifier = s.planes[0].modifier;
-  if (info == nullptr || !supported(format, modifier))
+  if (format_info(format) == nullptr || !supported(format, modifier))
     return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_FORMAT,
                     fmt::format("format {} with modifier {} is not supported", format_name(format),
                                 modifier_name(modifier)));
-  if (count != info->planes)
-    return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INCOMPLETE,
-                    fmt::format("format {} takes {} plane(s), got {}", info->name, info->planes, count));
-  if (width <= 0 || height <= 0 || static_cast<uint32_t>(width) > buffer::kMaxDimension ||
-      static_cast<uint32_t>(height) > buffer::kMaxDimension)
-    return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_DIMENSIONS,
-                    fmt::format("invalid size {}x{} (1..{} each)", width, height, buffer::kMaxDimension));
 
-  const uint64_t w = static_cast<uint32_t>(width);
-  const uint64_t h = static_cast<uint32_t>(height);
-  for (uint32_t i = 0; i < count; ++i) {
-    const ParamsPlane& p = s.planes[i];
-    // 32-bit operands: these 64-bit sums cannot overflow.
-    const uint64_t row = w * info->bytes_per_pixel;
-    if (p.stride < row)
-      return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_OUT_OF_BOUNDS,
-                      fmt::format("plane {} stride {} is smaller than a row ({} x {} bytes = {})", i,
-                                  p.stride, w, info->bytes_per_pixel, row));
-    const uint64_t extent = uint64_t{p.offset} + uint64_t{p.stride} * h;
-    const int64_t size = fd_size(p.fd.get());
-    if (size >= 0 && (uint64_t{p.offset} >= static_cast<uint64_t>(size) || extent > static_cast<uint64_t>(size)))
-      return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_OUT_OF_BOUNDS,
-                      fmt::format("plane {}: offset {} + stride {} x height {} = {} exceeds the dma-buf size {}",
-                                  i, p.offset, p.stride, h, extent, size));
-  }
-
-  // Y_INVERT (rows stored bottom-up, as OpenGL renders them) is accepted:
-  // the output shows such a buffer right way up (a KMS plane cannot, so it
-  // is copied with its rows reversed). Interlaced fields are another matter:
-  // a well-formed request this compositor cannot honour, i.e. an import
-  // failure, as is any bit the protocol does not define.
-  if (const uint32_t unsupported = flags & ~uint32_t{ZWP_LINUX_BUFFER_PARAMS_V1_FLAGS_Y_INVERT}; unsupported != 0)
-    return ParamsError{ParamsError::Kind::import, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_WL_BUFFER,
-                       fmt::format("flags 0x{:x} are not supported ({}): only y_invert (0x1) is", flags,
-                                   flag_names(unsupported))};
-
+  // The fds move into `out` to be validated; on any failure they go back,
+  // so the params object keeps (and later closes) them.
   out = buffer::Dmabuf{};
   out.width = static_cast<uint32_t>(width);
   out.height = static_cast<uint32_t>(height);
@@ -111,6 +79,40 @@ std::optional<ParamsError> check_create(ParamsState& s, int32_t width, int32_t h
     out.planes[i].offset = s.planes[i].offset;
     out.planes[i].stride = s.planes[i].stride;
   }
+  auto give_back = [&] {
+    for (uint32_t i = 0; i < count; ++i) s.planes[i].fd = std::move(out.planes[i].fd);
+  };
+
+  if (auto bad = out.validate(fd_size)) {
+    give_back();
+    switch (bad->fault) {
+      case buffer::DmabufFault::format:
+        return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_FORMAT, bad->message);
+      case buffer::DmabufFault::plane_count:
+      case buffer::DmabufFault::no_fd:
+        return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INCOMPLETE, bad->message);
+      case buffer::DmabufFault::dimensions:
+        // Named as the client sent them: signed 32-bit values.
+        return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_DIMENSIONS,
+                        fmt::format("invalid size {}x{} (1..{} each)", width, height, buffer::kMaxDimension));
+      case buffer::DmabufFault::stride:
+      case buffer::DmabufFault::bounds:
+        return protocol(ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_OUT_OF_BOUNDS, bad->message);
+    }
+  }
+
+  // Y_INVERT (rows stored bottom-up, as OpenGL renders them) is accepted:
+  // the output shows such a buffer right way up (a KMS plane cannot, so it
+  // is copied with its rows reversed). Interlaced fields are another matter:
+  // a well-formed request this compositor cannot honour, i.e. an import
+  // failure, as is any bit the protocol does not define.
+  if (const uint32_t unsupported = flags & ~uint32_t{ZWP_LINUX_BUFFER_PARAMS_V1_FLAGS_Y_INVERT}; unsupported != 0) {
+    give_back();
+    return ParamsError{ParamsError::Kind::import, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_WL_BUFFER,
+                       fmt::format("flags 0x{:x} are not supported ({}): only y_invert (0x1) is", flags,
+                                   flag_names(unsupported))};
+  }
+
   return std::nullopt;
 }
 

@@ -39,7 +39,7 @@ struct ParamsError {
 // Which (format, modifier) pairs the compositor accepts.
 using FormatSupported = std::function<bool(uint32_t format, uint64_t modifier)>;
 // Size of the object behind an fd, or -1 if unknown (default: lseek SEEK_END).
-using FdSize = std::function<int64_t(int fd)>;
+using buffer::FdSize;
 
 std::optional<ParamsError> check_add(const ParamsState& s, uint32_t plane_idx, uint64_t modifier);
 

@@ -165,6 +165,10 @@ struct Server::Impl {
   Result<void> init_linux_dmabuf();
   Result<void> init_presentation_and_output();
   Result<void> init_shm();
+  // wl_shm pool sizes and buffer offsets, recorded from the requests (shm_pools.cpp).
+  Result<void> init_shm_tracking();
+  // Whether a wl_shm buffer lies inside its pool; posts the wl_shm error if not.
+  bool check_shm_buffer(wl_resource* buffer);
   Result<void> init_socket_baseline();
 
   // Called from wl_surface.commit.

@@ -8,7 +8,9 @@
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <sys/mman.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -86,7 +88,13 @@ ClientBuffer* import(wl_resource* r, int32_t width, int32_t height, uint32_t for
   if (kind == buffer::Kind::shared_memory) {
     const int seals = ::fcntl(d.planes[0].fd.get(), F_GET_SEALS);
     if (seals < 0 || (seals & F_SEAL_SHRINK) == 0) {
-      const std::string msg = "the fd is neither a dma-buf nor a memfd sealed with F_SEAL_SHRINK (a client could shrink it and crash the compositor)";
+      struct statfs fs {};
+      const long fs_type = ::fstatfs(d.planes[0].fd.get(), &fs) == 0 ? static_cast<long>(fs.f_type) : -1;
+      const std::string msg = fmt::format(
+          "the fd is neither a dma-buf (its filesystem type is 0x{:x}, a dma-buf's is 0x{:x}) nor memory "
+          "sealed with F_SEAL_SHRINK ({}): its owner could shrink it under the compositor",
+          fs_type, DMA_BUF_MAGIC,
+          seals < 0 ? fmt::format("F_GET_SEALS: {}", std::strerror(errno)) : fmt::format("seals 0x{:x}", seals));
       if (immed) {
         server->post_error(r, ZWP_LINUX_BUFFER_PARAMS_V1_ERROR_INVALID_WL_BUFFER, msg);
       } else {

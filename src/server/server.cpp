@@ -207,6 +207,9 @@ void Server::Impl::commit(Surface& s) {
   } else if (attaching && buffer == nullptr) {
     unmap(s);
   } else if (attaching) {
+    // A wl_shm buffer is checked against its pool before anything reads it
+    // (libwayland 1.21 lets a stride shorter than a row through).
+    if (!check_shm_buffer(buffer)) return;
     c.buffer = buffer;
     c.kind = client_buffer_from_resource(buffer) != nullptr ? CommitContent::Kind::dmabuf : CommitContent::Kind::shm;
   }
@@ -383,6 +386,7 @@ Result<void> Server::Impl::init_shm() {
   // libwayland implements wl_shm itself (pools, buffers, the SIGBUS guard);
   // ARGB8888 and XRGB8888 are always offered, RGB888 for the 24-bit baseline.
   if (wl_display_init_shm(display) != 0) return Error{ENOMEM, "cannot create wl_shm global"};
+  if (auto r = init_shm_tracking(); !r) return r;
   wl_display_add_shm_format(display, DRM_FORMAT_RGB888);
   return {};
 }

@@ -45,6 +45,7 @@ struct SocketStream {
   transport::SocketFrameHeader header;
   uint64_t body_got = 0;
   uint64_t progress_at_last_check = 0;
+  uint32_t idle_checks = 0;  // stall checks in a row that saw no new byte
   bool complete = false;  // a whole frame waits in staging for its commit
   uint64_t ledger_frame = 0;
 
@@ -87,9 +88,17 @@ struct SocketStream {
   void fail(uint32_t code, const std::string& msg) {
     if (failed) return;
     failed = true;
-    if (source != nullptr) wl_event_source_fd_update(source, 0);
     // The deferred commit's feedback objects die with the client.
     server->post_error(resource, code, msg);
+    // Nothing more will be read from this socket, so stop being its sink:
+    // close our end. A client blocked in write() (its end blocks) then gets
+    // EPIPE at once; kept open, it would hang on a buffer nobody drains
+    // until libwayland gets round to destroying the client. (The event
+    // source holds its own duplicate of the fd: removing it closes that.)
+    if (source != nullptr) wl_event_source_remove(source);
+    source = nullptr;
+    if (stall_timer != nullptr) wl_event_source_timer_update(stall_timer, 0);
+    fd.reset();
   }
 
   void set_reading(bool on) {
@@ -170,7 +179,11 @@ struct SocketStream {
       }
       if (!have_header) {
         // A frame starts with its first header byte: from then on a stall is an error.
-        if (header_got == 0) wl_event_source_timer_update(stall_timer, kStallMs);
+        if (header_got == 0) {
+          progress_at_last_check = 0;
+          idle_checks = 0;
+          wl_event_source_timer_update(stall_timer, kStallCheckMs);
+        }
         header_got += static_cast<size_t>(n);
         if (header_got < sizeof header_bytes) continue;
         header = transport::decode_header(header_bytes);
@@ -185,10 +198,8 @@ struct SocketStream {
         }
         have_header = true;
         body_got = 0;
-        progress_at_last_check = 0;
         // The frame's window in the ledger opens with its first byte.
         ledger_frame = server->open_ledger_frame();
-        wl_event_source_timer_update(stall_timer, kStallMs);
         if (header.byte_count == 0) frame_complete();
       } else {
         body_got += static_cast<uint64_t>(n);
@@ -197,25 +208,36 @@ struct SocketStream {
     }
   }
 
-  static constexpr int kStallMs = 3000;
   // A client that stops writing mid-frame: the frame can never be shown.
+  // The check runs every kStallCheckMs while a frame is on the wire and
+  // fails it after kStallMs without a new byte, so a stall is caught between
+  // 3.0 and 3.5 s after the last byte. (One 3 s timer re-armed on progress
+  // would catch a stall that began just after an arming only ~6 s later; a
+  // timestamp per read() would cost a clock read per 64 KiB chunk.)
+  static constexpr int kStallMs = 3000;
+  static constexpr int kStallCheckMs = 500;
+  static_assert(kStallMs % kStallCheckMs == 0);
+
+  uint64_t progress() const { return header_got + body_got; }
+
   void on_stall_check() {
     if (complete || failed) return;
-    if (!have_header) {
-      if (header_got > 0)
+    if (!have_header && header_got == 0) return;  // between frames: nothing is owed
+    if (progress() != progress_at_last_check) {
+      progress_at_last_check = progress();
+      idle_checks = 0;
+    } else if (++idle_checks * kStallCheckMs >= kStallMs) {
+      if (!have_header)
         fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_TRUNCATED,
              fmt::format("frame header stalled: {} of {} bytes arrived, none in the last {} ms", header_got,
                          transport::kSocketHeaderBytes, kStallMs));
+      else
+        fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_TRUNCATED,
+             fmt::format("frame {} stalled: {} of {} bytes arrived, none in the last {} ms", header.seq, body_got,
+                         header.byte_count, kStallMs));
       return;
     }
-    if (body_got != progress_at_last_check) {
-      progress_at_last_check = body_got;
-      wl_event_source_timer_update(stall_timer, kStallMs);
-      return;
-    }
-    fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_TRUNCATED,
-         fmt::format("frame {} stalled: {} of {} bytes arrived, none in the last {} ms", header.seq, body_got,
-                     header.byte_count, kStallMs));
+    wl_event_source_timer_update(stall_timer, kStallCheckMs);
   }
 };
 

@@ -130,8 +130,9 @@ class RawClient {
   uint32_t presented() const { return presented_; }
   uint32_t discarded() const { return discarded_; }
 
-  // Surface + xdg_toplevel, initial commit, wait for configure, ack it.
-  void make_window() {
+  // Surface + xdg_toplevel, initial commit, wait for configure, ack it
+  // (unless `ack` is false: the configure is then left unacknowledged).
+  void make_window(bool ack = true) {
     surface_ = wl_compositor_create_surface(compositor_);
     xsurface_ = xdg_wm_base_get_xdg_surface(wm_base_, surface_);
     xdg_surface_add_listener(xsurface_, &kXdgSurfaceListener, this);
@@ -141,8 +142,9 @@ class RawClient {
     wl_surface_commit(surface_);
     if (!dispatch_until([this] { return configured_; }, std::chrono::seconds(10)))
       throw std::runtime_error("no xdg_surface.configure: " + describe(error()));
-    xdg_surface_ack_configure(xsurface_, configure_serial_);
+    if (ack) xdg_surface_ack_configure(xsurface_, configure_serial_);
   }
+  struct xdg_surface* xsurface() const { return xsurface_; }
 
   // get_stream; with wait, dispatches until the socket event brought the fd.
   bool get_stream(uint32_t chunk, bool wait = true) {
@@ -259,6 +261,8 @@ class RawClient {
     if (xsurface_ != nullptr) xdg_surface_destroy(xsurface_);
     if (surface_ != nullptr) wl_surface_destroy(surface_);
     for (auto* b : buffers_) wl_buffer_destroy(b);
+    for (auto* p : others_) wl_proxy_destroy(p);
+    others_.clear();
     if (presentation_ != nullptr) wp_presentation_destroy(presentation_);
     if (shm_ != nullptr) wl_shm_destroy(shm_);
     if (manager_ != nullptr) zcpipe_socket_manager_v1_destroy(manager_);
@@ -280,8 +284,16 @@ class RawClient {
     display_ = nullptr;
   }
 
-  // Buffers made by the test (freed at disconnect).
+  // Objects made by the test, freed at disconnect: libwayland-client does
+  // not free a connection's proxies (LeakSanitizer reports each one).
   void own(wl_buffer* b) { buffers_.push_back(b); }
+  wl_shm_pool* own_pool(wl_shm_pool* p) {
+    if (p != nullptr) others_.push_back(reinterpret_cast<wl_proxy*>(p));
+    return p;
+  }
+  void own_callback(wl_callback* cb) {
+    if (cb != nullptr) others_.push_back(reinterpret_cast<wl_proxy*>(cb));
+  }
 
   static std::string describe(const ProtocolError& e) {
     if (e.error == 0) return "no error";
@@ -364,6 +376,7 @@ class RawClient {
   xdg_surface* xsurface_ = nullptr;
   xdg_toplevel* toplevel_ = nullptr;
   std::vector<wl_buffer*> buffers_;
+  std::vector<wl_proxy*> others_;
   std::vector<struct wp_presentation_feedback*> feedbacks_;
   uint32_t configure_serial_ = 0;
   bool configured_ = false;

@@ -14,6 +14,7 @@
 
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "linux-dmabuf-unstable-v1-client-protocol.h"
 #include "xdg-shell-client-protocol.h"
@@ -45,7 +46,10 @@ class Conn {
       throw std::runtime_error("compositor lacks wl_compositor, xdg_wm_base or zwp_linux_dmabuf_v1");
   }
   ~Conn() {
-    // Proxies of a connection in error are still ours to free.
+    // Proxies of a connection in error are still ours to free; libwayland
+    // does not free them at disconnect (LeakSanitizer reports each one).
+    // Newest first, so objects go before the objects they were made from.
+    for (auto it = owned_.rbegin(); it != owned_.rend(); ++it) wl_proxy_destroy(*it);
     if (dmabuf_ != nullptr) zwp_linux_dmabuf_v1_destroy(dmabuf_);
     if (wm_base_ != nullptr) xdg_wm_base_destroy(wm_base_);
     if (compositor_ != nullptr) wl_compositor_destroy(compositor_);
@@ -54,6 +58,14 @@ class Conn {
   }
   Conn(const Conn&) = delete;
   Conn& operator=(const Conn&) = delete;
+
+  // Frees `proxy` with the connection (client-side only: no destroy request
+  // is sent, the connection is going away). Returns it, for chaining.
+  template <typename T>
+  T* own(T* proxy) {
+    if (proxy != nullptr) owned_.push_back(reinterpret_cast<wl_proxy*>(proxy));
+    return proxy;
+  }
 
   wl_display* display() const { return display_; }
   wl_compositor* compositor() const { return compositor_; }
@@ -83,14 +95,14 @@ class Conn {
   // A valid XRGB8888 (linear) wl_buffer made with create_immed from a new
   // memfd, or from `fd` (w * h * 4 bytes; still the caller's) when given.
   wl_buffer* make_buffer(int32_t w, int32_t h, int fd = -1) {
-    const bool own = fd < 0;
-    if (own) fd = make_memfd(static_cast<size_t>(w) * static_cast<size_t>(h) * 4);
+    const bool made = fd < 0;
+    if (made) fd = make_memfd(static_cast<size_t>(w) * static_cast<size_t>(h) * 4);
     zwp_linux_buffer_params_v1* p = zwp_linux_dmabuf_v1_create_params(dmabuf_);
     zwp_linux_buffer_params_v1_add(p, fd, 0, 0, static_cast<uint32_t>(w) * 4, 0, 0);
-    if (own) ::close(fd);  // libwayland duplicated it when it marshalled the request
+    if (made) ::close(fd);  // libwayland duplicated it when it marshalled the request
     wl_buffer* b = zwp_linux_buffer_params_v1_create_immed(p, w, h, DRM_FORMAT_XRGB8888, 0);
     zwp_linux_buffer_params_v1_destroy(p);
-    return b;
+    return own(b);
   }
 
  private:
@@ -116,6 +128,7 @@ class Conn {
   xdg_wm_base* wm_base_ = nullptr;
   zwp_linux_dmabuf_v1* dmabuf_ = nullptr;
   uint32_t dmabuf_version_ = 0;
+  std::vector<wl_proxy*> owned_;
 };
 
 // A toplevel. Not copyable: the xdg_surface listener points at it.
@@ -132,11 +145,12 @@ struct Window {
 
   // Role objects created and the initial (buffer-less) commit sent; after a
   // roundtrip the first configure has arrived, not yet acknowledged.
+  // The proxies belong to `c` and are freed with it.
   void open(Conn& c) {
-    surface = wl_compositor_create_surface(c.compositor());
-    xsurface = xdg_wm_base_get_xdg_surface(c.wm_base(), surface);
+    surface = c.own(wl_compositor_create_surface(c.compositor()));
+    xsurface = c.own(xdg_wm_base_get_xdg_surface(c.wm_base(), surface));
     xdg_surface_add_listener(xsurface, &kListener, this);
-    toplevel = xdg_surface_get_toplevel(xsurface);
+    toplevel = c.own(xdg_surface_get_toplevel(xsurface));
     wl_surface_commit(surface);
     if (c.roundtrip() != 0) throw std::runtime_error("setting up the window failed");
     if (configures == 0) throw std::runtime_error("no configure after the initial commit");

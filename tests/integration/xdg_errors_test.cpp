@@ -78,8 +78,8 @@ TEST_F(XdgErrors, AckOfAWrongSerialIsInvalidSerial) {
 TEST_F(XdgErrors, AckBeforeAnyConfigureIsInvalidSerial) {
   {
     Conn c(comp_.socket_path());
-    wl_surface* s = wl_compositor_create_surface(c.compositor());
-    xdg_surface* xs = xdg_wm_base_get_xdg_surface(c.wm_base(), s);  // no role yet: no configure sent
+    wl_surface* s = c.own(wl_compositor_create_surface(c.compositor()));
+    xdg_surface* xs = c.own(xdg_wm_base_get_xdg_surface(c.wm_base(), s));  // no role yet: no configure sent
     xdg_surface_ack_configure(xs, 1);
     expect_xdg_surface_error(c, xs, XDG_SURFACE_ERROR_INVALID_SERIAL);
   }

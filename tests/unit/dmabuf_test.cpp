@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <cerrno>
+#include <cstring>
 #include <string>
 
 #include "buffer/dmabuf.h"
@@ -39,11 +40,13 @@ Dmabuf valid(off_t size = 64 * 64 * 4) {
   return d;
 }
 
-void expect_invalid(const Dmabuf& d, int code, const std::string& named) {
-  const Result<void> r = d.validate();
-  ASSERT_FALSE(r.ok()) << "expected a validation error naming " << named;
-  EXPECT_EQ(r.error().code, code) << r.error().message();
-  EXPECT_THAT(r.error().what, HasSubstr(named));
+// validate() is what linux-dmabuf import runs (server/dmabuf_params.cpp maps
+// the fault to a protocol error), so these pin the production check.
+void expect_invalid(const Dmabuf& d, DmabufFault fault, const std::string& named) {
+  const auto bad = d.validate();
+  ASSERT_TRUE(bad.has_value()) << "expected a validation error naming " << named;
+  EXPECT_EQ(bad->fault, fault) << bad->message;
+  EXPECT_THAT(bad->message, HasSubstr(named));
 }
 
 // ---------------------------------------------------------------- fd_size
@@ -87,47 +90,47 @@ TEST(FdSize, ClosedDescriptorCannotBeSized) {
 
 TEST(DmabufValidate, ValidDescriptionPasses) {
   const Dmabuf d = valid();
-  const Result<void> r = d.validate();
-  EXPECT_TRUE(r.ok()) << r.error().message();
+  const auto bad = d.validate();
+  EXPECT_FALSE(bad.has_value()) << bad->message;
 }
 
 TEST(DmabufValidate, ExactFitWithOffsetPasses) {
   Dmabuf d = valid(64 + 64 * 256);
   d.planes[0].offset = 64;
-  const Result<void> r = d.validate();
-  EXPECT_TRUE(r.ok()) << r.error().message();
+  const auto bad = d.validate();
+  EXPECT_FALSE(bad.has_value()) << bad->message;
 }
 
 TEST(DmabufValidate, Rgb888RowOfThreeBytesPerPixelPasses) {
   Dmabuf d = valid(64 * 64 * 3);
   d.format = DRM_FORMAT_RGB888;
   d.planes[0].stride = 192;
-  const Result<void> r = d.validate();
-  EXPECT_TRUE(r.ok()) << r.error().message();
+  const auto bad = d.validate();
+  EXPECT_FALSE(bad.has_value()) << bad->message;
 }
 
 TEST(DmabufValidate, UnknownFormat) {
   Dmabuf d = valid();
   d.format = fourcc_code('N', 'V', '1', '2');
-  expect_invalid(d, EINVAL, "NV12");
+  expect_invalid(d, DmabufFault::format, "NV12");
 }
 
 TEST(DmabufValidate, ZeroWidth) {
   Dmabuf d = valid();
   d.width = 0;
-  expect_invalid(d, EINVAL, "0x64");
+  expect_invalid(d, DmabufFault::dimensions, "0x64");
 }
 
 TEST(DmabufValidate, ZeroHeight) {
   Dmabuf d = valid();
   d.height = 0;
-  expect_invalid(d, EINVAL, "64x0");
+  expect_invalid(d, DmabufFault::dimensions, "64x0");
 }
 
 TEST(DmabufValidate, TooLarge) {
   Dmabuf d = valid();
   d.height = kMaxDimension + 1;
-  expect_invalid(d, EINVAL, "16385");
+  expect_invalid(d, DmabufFault::dimensions, "16385");
 }
 
 TEST(DmabufValidate, WrongPlaneCount) {
@@ -135,27 +138,27 @@ TEST(DmabufValidate, WrongPlaneCount) {
   d.num_planes = 2;
   d.planes[1].fd = make_memfd(64 * 64 * 4);
   d.planes[1].stride = 256;
-  expect_invalid(d, EINVAL, "got 2");
+  expect_invalid(d, DmabufFault::plane_count, "got 2");
   d.num_planes = 0;
-  expect_invalid(d, EINVAL, "got 0");
+  expect_invalid(d, DmabufFault::plane_count, "got 0");
 }
 
 TEST(DmabufValidate, PlaneWithoutFd) {
   Dmabuf d = valid();
   d.planes[0].fd.reset();
-  expect_invalid(d, EBADF, "plane 0");
+  expect_invalid(d, DmabufFault::no_fd, "plane 0");
 }
 
 TEST(DmabufValidate, StrideShorterThanARow) {
   Dmabuf d = valid();
   d.planes[0].stride = 255;
-  expect_invalid(d, EINVAL, "255");
+  expect_invalid(d, DmabufFault::stride, "255");
 }
 
 TEST(DmabufValidate, PlanePastTheEndOfTheBuffer) {
   Dmabuf d = valid();
   d.planes[0].offset = 4;  // needs 16388 of 16384 bytes
-  expect_invalid(d, EINVAL, "16388");
+  expect_invalid(d, DmabufFault::bounds, "16388");
 }
 
 TEST(DmabufValidate, HugeStrideDoesNotWrapAround) {
@@ -163,14 +166,14 @@ TEST(DmabufValidate, HugeStrideDoesNotWrapAround) {
   Dmabuf d = valid();
   d.height = 256;
   d.planes[0].stride = 1u << 24;
-  expect_invalid(d, EINVAL, "4294967296");
+  expect_invalid(d, DmabufFault::bounds, "4294967296");
 }
 
 TEST(DmabufValidate, HugeOffsetDoesNotWrapAround) {
   Dmabuf d = valid();
   d.height = 1;
   d.planes[0].offset = 0xffffff00u;  // + 256 = 2^32: zero if computed in 32 bits
-  expect_invalid(d, EINVAL, "4294967296");
+  expect_invalid(d, DmabufFault::bounds, "4294967296");
 }
 
 TEST(DmabufExtent, IsComputedIn64Bits) {
@@ -197,6 +200,19 @@ TEST(IsDmabufFd, OtherFilesAreNotDmabufs) {
   UniqueFd r{p[0]}, w{p[1]};
   EXPECT_FALSE(is_dmabuf_fd(r.get()));
   EXPECT_FALSE(is_dmabuf_fd(-1));
+}
+
+// A regular file whose /proc/self/fd link reads like a dma-buf's
+// ("/dmabuf:...") is still a regular file: a client can truncate it under
+// the compositor, so it must not be taken for a dma-buf (which cannot
+// shrink). Only a file in / has such a link: the test needs to create one.
+TEST(IsDmabufFd, RegularFileNamedLikeADmabufIsNot) {
+  const std::string path = "/dmabuf:zcpipe-unit-" + std::to_string(::getpid());
+  UniqueFd fd{::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600)};
+  if (!fd) GTEST_SKIP() << "cannot create " << path << ": " << std::strerror(errno);
+  ::unlink(path.c_str());  // the link now reads "/dmabuf:... (deleted)"
+  ASSERT_EQ(::ftruncate(fd.get(), 4096), 0);
+  EXPECT_FALSE(is_dmabuf_fd(fd.get()));
 }
 
 }  // namespace
