@@ -188,11 +188,12 @@ int main(int argc, char** argv) {
     log::info("{}: {}", command[0], e.describe());
   }
   if (sigchld != nullptr) wl_event_source_remove(sigchld);
-  if (sighup != nullptr) wl_event_source_remove(sighup);
   ledger->end_frame();
   const server::ServerCounters c = (*server)->counters();
   (*server)->shutdown();
   const int fds_at_end = count_open_fds();
+  // After the count: its signalfd was open at fds_at_start too.
+  if (sighup != nullptr) wl_event_source_remove(sighup);
   log::info("stopped: {} commits, {} presented ({} zero-copy), {} discarded, {} protocol errors, {} clients",
             c.commits, c.presented, c.zero_copy, c.discarded, c.protocol_errors, c.clients_connected);
   if (!stats_path.empty()) {
