@@ -4,11 +4,13 @@
 #include <fcntl.h>
 #include <fmt/core.h>
 #include <gbm.h>
+#include <sys/stat.h>
 #include <xf86drm.h>
 
 #include <algorithm>
 
 #include "buffer/allocator.h"
+#include "buffer/drm_node.h"
 #include "common/format.h"
 #include "common/log.h"
 
@@ -42,20 +44,30 @@ class GbmAllocator final : public Allocator {
 
   Result<std::unique_ptr<Buffer>> allocate(uint32_t width, uint32_t height, uint32_t format,
                                            const std::vector<uint64_t>& modifiers) override {
+    // `modifiers` is the caller's choice (for the cpu renderer: LINEAR, or
+    // nothing where the device has no modifiers). INVALID is not a layout but
+    // "no modifier": GBM must not be handed it as one.
     std::vector<uint64_t> explicit_mods;
     for (uint64_t m : modifiers)
       if (m != DRM_FORMAT_MOD_INVALID) explicit_mods.push_back(m);
+    const bool linear_ok = explicit_mods.empty() || std::find(explicit_mods.begin(), explicit_mods.end(),
+                                                              DRM_FORMAT_MOD_LINEAR) != explicit_mods.end();
     gbm_bo* bo = nullptr;
-    bool linear_requested = false;
     if (!explicit_mods.empty()) {
       bo = gbm_bo_create_with_modifiers2(device_->dev, width, height, format, explicit_mods.data(),
                                          static_cast<unsigned>(explicit_mods.size()),
                                          GBM_BO_USE_SCANOUT | GBM_BO_USE_RENDERING);
     }
+    // Drivers without modifier support (Mesa's kms_swrast among them) refuse
+    // the call above. The fallback makes a LINEAR buffer without a modifier,
+    // so it is only right when LINEAR (or no modifier) is what was asked for:
+    // a linear buffer labelled as a tiled one would be shown scrambled.
+    if (bo == nullptr && !linear_ok)
+      return Error::from_errno(fmt::format("gbm_bo_create_with_modifiers2 {}x{} {} on {}", width, height,
+                                           format_name(format), device_->path));
     if (bo == nullptr) {
       // LINEAR: rows one after another, a layout every scanout engine and the CPU understand.
       bo = gbm_bo_create(device_->dev, width, height, format, GBM_BO_USE_SCANOUT | GBM_BO_USE_LINEAR);
-      linear_requested = true;
     }
     if (bo == nullptr)
       return Error::from_errno(fmt::format("gbm_bo_create {}x{} {} on {}", width, height,
@@ -65,8 +77,10 @@ class GbmAllocator final : public Allocator {
     d.height = height;
     d.format = format;
     d.modifier = gbm_bo_get_modifier(bo);
-    // Mesa reports INVALID (implicit) for a LINEAR-flagged bo; the layout is linear.
-    if (d.modifier == DRM_FORMAT_MOD_INVALID && linear_requested) d.modifier = DRM_FORMAT_MOD_LINEAR;
+    // Mesa reports INVALID (implicit) for a LINEAR-flagged bo. Its layout is
+    // linear: say LINEAR when the consumer asked for LINEAR, and keep "no
+    // modifier" when it asked for none (it may accept only that).
+    if (d.modifier == DRM_FORMAT_MOD_INVALID && !explicit_mods.empty()) d.modifier = DRM_FORMAT_MOD_LINEAR;
     d.num_planes = 1;
     d.planes[0].offset = gbm_bo_get_offset(bo, 0);
     d.planes[0].stride = gbm_bo_get_stride_for_plane(bo, 0);
@@ -96,7 +110,8 @@ class GbmAllocator final : public Allocator {
 };
 
 // Opens a node and checks that GBM can really allocate a small scanout buffer
-// there (Mesa's kms_swrast fallback needs dumb buffers, which render nodes refuse).
+// there (Mesa's kms_swrast fallback needs dumb buffers, which render nodes
+// refuse: see drm_node.h for why the primary node is tried first).
 Result<std::shared_ptr<GbmDevice>> try_node(const std::string& path) {
   auto d = std::make_shared<GbmDevice>();
   d->path = path;
@@ -110,11 +125,16 @@ Result<std::shared_ptr<GbmDevice>> try_node(const std::string& path) {
   return d;
 }
 
-std::vector<std::string> device_nodes(drmDevicePtr dev) {
-  std::vector<std::string> nodes;
-  if ((dev->available_nodes & (1 << DRM_NODE_RENDER)) != 0) nodes.emplace_back(dev->nodes[DRM_NODE_RENDER]);
-  if ((dev->available_nodes & (1 << DRM_NODE_PRIMARY)) != 0) nodes.emplace_back(dev->nodes[DRM_NODE_PRIMARY]);
-  return nodes;
+// The device's primary and render nodes, with their device numbers.
+void add_nodes(drmDevicePtr dev, size_t index, std::vector<DrmNode>& out) {
+  const std::pair<int, NodeType> kinds[] = {{DRM_NODE_PRIMARY, NodeType::primary}, {DRM_NODE_RENDER, NodeType::render}};
+  for (const auto& [node, type] : kinds) {
+    if ((dev->available_nodes & (1 << node)) == 0) continue;
+    struct stat st {};
+    const std::string path = dev->nodes[node];
+    if (::stat(path.c_str(), &st) != 0) continue;
+    out.push_back(DrmNode{path, type, st.st_rdev, index});
+  }
 }
 
 }  // namespace
@@ -123,20 +143,22 @@ Result<std::unique_ptr<Allocator>> create_gbm_allocator(const AllocatorRequest& 
   std::vector<std::string> candidates;
   if (!req.device_path.empty()) {
     candidates.push_back(req.device_path);
-  } else if (req.device) {
-    drmDevicePtr dev = nullptr;
-    if (drmGetDeviceFromDevId(*req.device, 0, &dev) == 0) {
-      candidates = device_nodes(dev);
-      drmFreeDevice(&dev);
-    }
   } else {
-    drmDevicePtr devs[16] = {};
-    const int n = drmGetDevices2(0, devs, 16);
-    for (int i = 0; i < n; ++i) {
-      auto nodes = device_nodes(devs[i]);
-      candidates.insert(candidates.end(), nodes.begin(), nodes.end());
+    std::vector<DrmNode> nodes;
+    if (req.device) {
+      // linux-dmabuf feedback named the device (one of its nodes): only its nodes.
+      drmDevicePtr dev = nullptr;
+      if (drmGetDeviceFromDevId(*req.device, 0, &dev) == 0) {
+        add_nodes(dev, 0, nodes);
+        drmFreeDevice(&dev);
+      }
+    } else {
+      drmDevicePtr devs[16] = {};
+      const int n = drmGetDevices2(0, devs, 16);
+      for (int i = 0; i < n; ++i) add_nodes(devs[i], static_cast<size_t>(i), nodes);
+      if (n > 0) drmFreeDevices(devs, n);
     }
-    if (n > 0) drmFreeDevices(devs, n);
+    candidates = gbm_node_order(std::move(nodes), req.device);
   }
   if (candidates.empty()) return Error{ENODEV, "no DRM device found for GBM (/dev/dri is empty or absent)"};
   Error last{ENODEV, "no usable DRM node"};

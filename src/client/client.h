@@ -1,5 +1,6 @@
 // zcpipe-client: renders frames into a ring of buffers and hands each to the
-// compositor by file descriptor (linux-dmabuf), paced by frame callbacks.
+// compositor (by file descriptor with linux-dmabuf, or by the copying
+// transports), paced by frame callbacks.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -9,24 +10,16 @@
 #include <string>
 
 #include "buffer/allocator.h"
+#include "client/renderer.h"
 #include "common/result.h"
 #include "stats/ledger.h"
+#include "transport/transport.h"
 
 namespace zc::client {
 
-enum class Render {
-  full,    // every pixel, every frame (what a real renderer costs)
-  header,  // only the frame-number rows: measures the pipeline, not drawing
-  none,    // no drawing at all (benchmarks of the delivery alone)
-};
-
-// How the frame reaches the compositor.
-enum class Transport {
-  dmabuf,  // a file descriptor to the buffer (linux-dmabuf): 0 CPU copies
-  shm,     // wl_shm shared memory: the compositor copies it (1 CPU copy)
-  socket,  // pixels written through a UNIX socket in chunks (3 CPU copies)
-};
-const char* transport_name(Transport t);
+// How the frame reaches the compositor (transport/transport.h).
+using Transport = transport::Kind;
+inline const char* transport_name(Transport t) { return transport::kind_name(t); }
 
 struct ClientConfig {
   Transport transport = Transport::dmabuf;

@@ -130,7 +130,15 @@ class HeadlessOutput final : public Output {
       p.refresh_ns = static_cast<uint32_t>(period_ns_);
       p.vsync = period_ns_ != 0;
       p.zero_copy = pending_.client_owned;
-      if (cfg_.verify) read_back(*pending_.buffer, p);
+      if (cfg_.verify) {
+        // What a display CRC would catch as tearing: the buffer leaving the
+        // screen must still hold the frame it was shown with (nothing may
+        // write a buffer the display reads, from presented to released).
+        if (current_.buffer && shown_checksum_ && *shown_checksum_ != checksum_of(*current_.buffer))
+          shown_buffer_rewritten_++;
+        read_back(*pending_.buffer, p);
+        shown_checksum_ = p.checksum;
+      }
       ZC_TRACE(pending_.client_owned ? "virtual vblank: the client's own buffer is now what the display shows (a page flip, no copy)"
                                      : "virtual vblank: the compositor's scanout buffer is now what the display shows",
                0);
@@ -141,6 +149,17 @@ class HeadlessOutput final : public Output {
       if (cb_.presented) cb_.presented(current_.tag, p);
     }
     if (cb_.vblank) cb_.vblank(time_ns);
+  }
+
+  std::vector<std::pair<std::string, uint64_t>> counters() const override {
+    if (!cfg_.verify) return {};
+    return {{"shown_buffer_rewritten", shown_buffer_rewritten_}};
+  }
+
+  static uint64_t checksum_of(buffer::Buffer& b) {
+    Presented p;
+    read_back(b, p);
+    return p.checksum.value_or(0);
   }
 
   // The display-CRC stand-in: read (never copy) what is on screen.
@@ -169,6 +188,8 @@ class HeadlessOutput final : public Output {
   bool timer_armed_ = false;
   Slot pending_;
   Slot current_;
+  std::optional<uint64_t> shown_checksum_;  // --verify: current_'s checksum when it was presented
+  uint64_t shown_buffer_rewritten_ = 0;
 };
 
 }  // namespace

@@ -9,10 +9,10 @@
 #include <vector>
 
 #include "buffer/buffer.h"
+#include "buffer/scanout_planner.h"
 #include "common/unique_fd.h"
 #include "output/output.h"
 #include "server/resource_ref.h"
-#include "server/scanout_pool.h"
 #include "server/server.h"
 #include "stats/ledger.h"
 
@@ -34,7 +34,10 @@ struct InFlight {
   ResourceRef buffer;                   // the wl_buffer (null once destroyed)
   std::vector<ResourceRef> feedbacks;   // wp_presentation_feedback objects
   uint64_t ledger_frame = 0;
-  int scanout_slot = -1;                // compositor-owned copy (shm, socket), or -1
+  // The compositor-owned copy (shm, socket) the display reads; ending this
+  // lease (when the output reports the frame released or discarded, i.e.
+  // when this InFlight is erased) gives the buffer back to the planner.
+  buffer::ScanoutLease scanout;
 };
 
 struct Surface {
@@ -58,6 +61,7 @@ struct Surface {
   ResourceRef held_buffer;
   uint64_t commits = 0;
   SocketStream* stream = nullptr;  // the socket baseline's data stream, if any
+  bool warned_drop = false;        // a dropped frame of this surface was logged
 };
 
 // What a commit shows, whatever the transport.
@@ -114,7 +118,11 @@ struct Server::Impl {
                     std::vector<ResourceRef> feedbacks);
   uint64_t open_ledger_frame();
   void present_copy(Surface& s, const CommitContent& c, uint64_t frame, std::vector<ResourceRef> feedbacks);
-  std::unique_ptr<ScanoutPool> scanout;
+  // Drops a frame that will never reach the display: its wp_presentation
+  // feedbacks get `discarded`, and it is counted.
+  void drop_frame(Surface& s, uint64_t frame, std::vector<ResourceRef>& feedbacks, const std::string& why);
+  // The one owner of compositor scanout buffers (see buffer/scanout_planner.h).
+  std::unique_ptr<buffer::ScanoutPlanner> scanout;
   void surface_destroyed(Surface& s);
   void unmap(Surface& s);
   // Output callbacks.

@@ -29,12 +29,20 @@ void region_add(wl_client*, wl_resource*, int32_t, int32_t, int32_t, int32_t) {}
 const struct wl_region_interface kRegionImpl = {resource_destroy, region_add, region_add};
 
 // --------------------------------------------------------------- wl_surface
-void surface_attach(wl_client*, wl_resource* r, wl_resource* buffer, int32_t, int32_t) {
+void surface_attach(wl_client* client, wl_resource* r, wl_resource* buffer, int32_t, int32_t) {
   Surface* s = surface_from_resource(r);
   if (buffer != nullptr && client_buffer_from_resource(buffer) == nullptr && wl_shm_buffer_get(buffer) == nullptr) {
-    s->server->post_error(r, WL_SURFACE_ERROR_INVALID_SIZE,
-                          fmt::format("wl_buffer@{} is not a buffer this compositor made",
-                                      wl_resource_get_id(buffer)));
+    // Not a size problem (wl_surface's own error codes are about scale,
+    // transform, size and offset): the object itself is one this compositor
+    // cannot use. That is wl_display's invalid_object, posted on the
+    // client's wl_display (object 1), as libwayland does for unknown ids.
+    // libwayland already type-checks the argument, so this only triggers
+    // for a wl_buffer made by a protocol the compositor does not read.
+    if (wl_resource* display = wl_client_get_object(client, 1))
+      s->server->post_error(display, WL_DISPLAY_ERROR_INVALID_OBJECT,
+                            fmt::format("wl_surface@{}.attach: wl_buffer@{} is neither a wl_shm nor a linux-dmabuf "
+                                        "buffer of this compositor",
+                                        wl_resource_get_id(r), wl_resource_get_id(buffer)));
     return;
   }
   s->pending_buffer.reset(buffer);
@@ -290,17 +298,15 @@ void Server::Impl::present_copy(Surface& s, const CommitContent& c, uint64_t fra
     buf_h = m.height;
     if (format == DRM_FORMAT_ARGB8888) buf_format = DRM_FORMAT_XRGB8888;
   }
-  auto slot = info != nullptr ? scanout->acquire(buf_w, buf_h, buf_format)
-                              : Result<int>(Error{EINVAL, "unsupported format " + format_name(format)});
-  if (!slot) {
-    log::warn("frame {} dropped: no scanout buffer: {}", frame, slot.error().message());
+  // A lease on a buffer the display does not read: it stays with the frame
+  // (InFlight) until the output reports it released or discarded.
+  auto lease = info != nullptr ? scanout->acquire(buf_w, buf_h, buf_format)
+                               : Result<buffer::ScanoutLease>(Error{EINVAL, "unsupported format " + format_name(format)});
+  if (!lease) {
     if (shm != nullptr) wl_buffer_send_release(c.buffer);
-    for (auto& fb : feedbacks)
-      if (fb) send_feedback_discarded(fb.get());
-    counters.discarded++;
+    drop_frame(s, frame, feedbacks, "no scanout buffer: " + lease.error().message());
     return;
   }
-  std::shared_ptr<buffer::Buffer> dst = scanout->buffer(*slot);
   const uint32_t row_bytes = width * info->bytes_per_pixel;
   Result<uint64_t> copied = uint64_t{0};
   if (shm != nullptr) {
@@ -308,17 +314,15 @@ void Server::Impl::present_copy(Surface& s, const CommitContent& c, uint64_t fra
     // is caught by libwayland, and end_access then posts an error to that
     // client instead of crashing the compositor.
     wl_shm_buffer_begin_access(shm);
-    copied = scanout->copy_into(*slot, static_cast<const uint8_t*>(wl_shm_buffer_get_data(shm)), stride, row_bytes, height);
+    copied = lease->copy_into(static_cast<const uint8_t*>(wl_shm_buffer_get_data(shm)), stride, row_bytes, height);
     wl_shm_buffer_end_access(shm);
     // The compositor has its own copy now: the client may reuse its buffer.
     wl_buffer_send_release(c.buffer);
   } else {
-    copied = scanout->copy_into(*slot, c.pixels, stride, row_bytes, height);
+    copied = lease->copy_into(c.pixels, stride, row_bytes, height);
   }
   if (!copied) {
-    log::warn("frame {} dropped: {}", frame, copied.error().message());
-    for (auto& fb : feedbacks)
-      if (fb) send_feedback_discarded(fb.get());
+    drop_frame(s, frame, feedbacks, copied.error().message());  // the lease ends here: the buffer is idle again
     return;
   }
   ZC_TRACE(c.kind == CommitContent::Kind::shm
@@ -335,9 +339,21 @@ void Server::Impl::present_copy(Surface& s, const CommitContent& c, uint64_t fra
   f.surface = &s;
   f.feedbacks = std::move(feedbacks);
   f.ledger_frame = frame;
-  f.scanout_slot = *slot;
-  scanout->set_busy(*slot, true);
-  out->present(std::move(dst), tag, /*client_owned=*/false);
+  f.scanout = std::move(*lease);
+  out->present(f.scanout.shared_buffer(), tag, /*client_owned=*/false);
+}
+
+void Server::Impl::drop_frame(Surface& s, uint64_t frame, std::vector<ResourceRef>& feedbacks,
+                              const std::string& why) {
+  // Once per surface at warning level: a client that keeps sending frames
+  // the compositor cannot show must not flood the log.
+  if (!s.warned_drop) log::warn("frame {} dropped: {} (further drops of this surface at debug level)", frame, why);
+  else log::debug("frame {} dropped: {}", frame, why);
+  s.warned_drop = true;
+  for (auto& fb : feedbacks)
+    if (fb) send_feedback_discarded(fb.get());
+  feedbacks.clear();
+  counters.discarded++;
 }
 
 uint32_t shm_to_drm_format(uint32_t shm_format) {
@@ -377,6 +393,11 @@ void Server::Impl::unmap(Surface& s) {
   s.held_buffer.reset();
   s.mapped = false;
   std::erase(stack, &s);
+  // The withdrawn frames' leases have ended: give idle scanout buffers back
+  // to the system, so a client that leaves (or hides its window) does not
+  // leave hundreds of MB behind. Another copying client still on screen at
+  // most allocates its spare buffer once more.
+  if (scanout) scanout->release_idle();
 }
 
 void Server::Impl::surface_destroyed(Surface& s) {
@@ -427,7 +448,6 @@ void Server::Impl::on_output_copied(uint64_t tag, uint64_t bytes, const char* wh
 void Server::Impl::on_discarded(uint64_t tag) {
   auto it = inflight.find(tag);
   if (it == inflight.end()) return;
-  if (it->second.scanout_slot >= 0) scanout->set_busy(it->second.scanout_slot, false);
   counters.discarded++;
   for (auto& fb : it->second.feedbacks)
     if (fb) send_feedback_discarded(fb.get());
@@ -439,9 +459,8 @@ void Server::Impl::on_discarded(uint64_t tag) {
 void Server::Impl::on_released(uint64_t tag) {
   auto it = inflight.find(tag);
   if (it == inflight.end()) return;
-  if (it->second.scanout_slot >= 0) scanout->set_busy(it->second.scanout_slot, false);
   release_buffer(it->second.buffer.get());
-  inflight.erase(it);
+  inflight.erase(it);  // ends the scanout lease, if any: the display no longer reads that buffer
 }
 
 void Server::Impl::on_vblank(uint64_t time_ns) {
@@ -516,6 +535,10 @@ wl_display* Server::display() const { return impl_->display; }
 const std::string& Server::socket_name() const { return impl_->socket; }
 const ServerCounters& Server::counters() const { return impl_->counters; }
 output::Output& Server::output() { return *impl_->out; }
+std::vector<std::pair<const char*, uint64_t>> Server::scanout_counters() const {
+  if (!impl_->scanout) return {};
+  return impl_->scanout->counters();
+}
 
 Result<void> Server::start(std::unique_ptr<output::Output> out, stats::FrameLedger* ledger) {
   Impl* impl = impl_.get();
@@ -525,7 +548,7 @@ Result<void> Server::start(std::unique_ptr<output::Output> out, stats::FrameLedg
   impl->scanout_formats = impl->out->scanout_formats();
   auto alloc = impl->out->scanout_allocator();
   if (!alloc) return alloc.error();
-  impl->scanout = std::make_unique<ScanoutPool>(std::move(alloc.value()));
+  impl->scanout = std::make_unique<buffer::ScanoutPlanner>(std::move(alloc.value()));
   impl->out->set_callbacks(output::Callbacks{
       [impl](uint64_t tag, const output::Presented& p) { impl->on_presented(tag, p); },
       [impl](uint64_t tag) { impl->on_discarded(tag); },
@@ -550,7 +573,7 @@ void Server::run() { wl_display_run(impl_->display); }
 
 void Server::shutdown() {
   wl_display_destroy_clients(impl_->display);
-  if (impl_->scanout) impl_->scanout->clear();
+  if (impl_->scanout) impl_->scanout->release_idle();
 }
 void Server::terminate() { wl_display_terminate(impl_->display); }
 

@@ -11,6 +11,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "common/result.h"
 #include "output/output.h"
@@ -20,7 +22,6 @@ namespace zc::server {
 
 struct ServerConfig {
   std::string socket_name;  // empty = wl_display_add_socket_auto
-  bool verify = false;      // ask the output to checksum what it shows
   uint64_t exit_after_clients = 0;  // stop once this many clients came and went (0 = never)
 };
 
@@ -57,6 +58,9 @@ class Server {
   void shutdown();
 
   const ServerCounters& counters() const;
+  // The scanout planner's numbers (buffers, bytes, peak_bytes, refusals...)
+  // for the --stats JSON; read them before shutdown().
+  std::vector<std::pair<const char*, uint64_t>> scanout_counters() const;
   output::Output& output();
 
   struct Impl;

@@ -21,10 +21,12 @@
 #include "common/log.h"
 #include "server/internal.h"
 #include "stats/trace.h"
-#include "transport/socket_frame.h"
+#include "wire/socket_wire.h"
 #include "zcpipe-socket-v1-server-protocol.h"
 
 namespace zc::server {
+
+namespace transport = wire;  // the wire format shared with the client (wire/socket_wire.h)
 
 struct SocketStream {
   Server::Impl* server = nullptr;

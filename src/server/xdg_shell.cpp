@@ -164,13 +164,9 @@ void bind_wm_base(wl_client* client, void* data, uint32_t version, uint32_t id) 
 }  // namespace
 
 bool xdg_check_commit(Surface& s, bool attaching) {
-  if (s.xdg_surface == nullptr) {
-    if (attaching) {
-      // A surface without a role is never shown; buffers just come back.
-      return true;
-    }
-    return true;
-  }
+  // A surface without a role is never shown: whatever it attaches is just
+  // given back (apply_commit treats it as an occluded surface).
+  if (s.xdg_surface == nullptr) return true;
   if (attaching && !s.acked) {
     s.server->post_error(s.xdg_surface, XDG_SURFACE_ERROR_UNCONFIGURED_BUFFER,
                          "buffer attached before the first configure was acknowledged");

@@ -42,7 +42,7 @@ class DumbAllocator final : public buffer::Allocator {
   }
   std::string name() const override { return "dumb"; }
   std::string description() const override { return "KMS dumb buffers (CPU-written, scanned out by the display)"; }
-  buffer::Kind kind() const override { return buffer::Kind::dmabuf; }
+  buffer::Kind kind() const override { return fallback_ ? buffer::Kind::shared_memory : buffer::Kind::dmabuf; }  // the weaker promise once a format fell back to memfds
 
  private:
   static Result<std::unique_ptr<buffer::Buffer>> allocate_dumb(Device& dev, uint32_t width, uint32_t height,

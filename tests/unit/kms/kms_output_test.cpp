@@ -666,10 +666,12 @@ TEST(KmsDumb, AllocatesMappedDmabufsAndKeepsNoHandle) {
   EXPECT_TRUE((*b)->mapped());
   EXPECT_EQ((*b)->stride(), 256u);
   EXPECT_EQ(fake.open_handles(), 0u) << "the dma-buf holds the memory, not a GEM handle";
+  EXPECT_EQ(alloc->kind(), buffer::Kind::dmabuf);
   // 24-bit frames, which this device refuses as dumb buffers, go to shared memory.
   auto rgb = alloc->allocate(64, 48, DRM_FORMAT_RGB888, {});
   ASSERT_TRUE(rgb) << rgb.error().message();
   EXPECT_EQ((*rgb)->kind(), buffer::Kind::shared_memory);
+  EXPECT_EQ(alloc->kind(), buffer::Kind::shared_memory) << "not every buffer it makes is a dma-buf any more";
   // Once the device is gone, allocation says so instead of crashing.
   dev.reset();
   EXPECT_FALSE(alloc->allocate(64, 48, DRM_FORMAT_XRGB8888, {}));

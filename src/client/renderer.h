@@ -1,0 +1,58 @@
+// The renderer: how the client draws a frame into a buffer of the ring.
+// The transport (transport/transport.h) only moves the buffer; it does not
+// know how its pixels were drawn. Today the CPU draws them (CpuRenderer); a
+// GL renderer (EGL on the GBM device, the buffer bound as an EGLImage) plugs
+// in beside it through the same interface.
+//
+// The renderer also has a say in how buffers are allocated: a CPU writes rows
+// one after another, so it can only draw into LINEAR buffers, while a GPU can
+// draw into the tiled and compressed layouts (modifiers) that real display
+// hardware prefers.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "buffer/buffer.h"
+#include "common/result.h"
+
+namespace zc::client {
+
+enum class Render {
+  full,    // every pixel, every frame (what a real renderer costs)
+  header,  // only the frame-number rows: measures the pipeline, not drawing
+  none,    // no drawing at all (benchmarks of the delivery alone)
+};
+
+class Renderer {
+ public:
+  virtual ~Renderer() = default;
+  virtual const char* name() const = 0;  // "cpu"
+
+  // Of the modifiers the compositor accepts for the frame's format (one
+  // linux-dmabuf feedback tranche), the ones to allocate with (empty: no
+  // explicit modifier, the implicit layout), or ENOTSUP naming what this
+  // renderer would need.
+  virtual Result<std::vector<uint64_t>> choose_modifiers(const std::vector<uint64_t>& accepted) const = 0;
+
+  // Draws frame `frame` (the numbered pattern of buffer/pattern.h) into `b`,
+  // a buffer of the ring the compositor is not reading.
+  virtual Result<void> render(buffer::Buffer& b, uint64_t frame) = 0;
+};
+
+// The CPU renderer: writes the pattern through the buffer's mapping (made
+// once, at allocation), every pixel or only the header rows as `mode` says.
+std::unique_ptr<Renderer> make_cpu_renderer(Render mode);
+
+// The modifier choice of a renderer that writes pixels with the CPU, as a
+// pure function of what the compositor accepts:
+//   LINEAR accepted                 -> {LINEAR}
+//   only INVALID (or nothing)       -> {} : allocate without a modifier; the
+//                                     device has none, and a buffer made with
+//                                     GBM_BO_USE_LINEAR is linear
+//   only tiled/compressed layouts   -> ENOTSUP: writing rows into a tiled
+//                                     buffer would scramble the picture
+Result<std::vector<uint64_t>> linear_modifiers(const std::vector<uint64_t>& accepted);
+
+}  // namespace zc::client
