@@ -14,6 +14,7 @@ int main(int argc, char** argv) {
   using namespace zc;
   log::set_prefix("zcpipe-client");
   CLI::App app{"zcpipe-client: render frames and hand them to a Wayland compositor by DMA-BUF file descriptor"};
+  apps::setup(app, "zcpipe-client");
   client::ClientConfig cfg;
   std::string socket, size = "3840x2160", format = "XRGB8888", allocator = "auto", render = "full", stats_path;
   bool no_ledger = false;
@@ -30,25 +31,30 @@ int main(int argc, char** argv) {
   app.add_option("--warmup", cfg.warmup, "Leading frames excluded from summaries")->capture_default_str();
   app.add_option("--allocator", allocator, "auto | gbm | udmabuf | memfd")
       ->check(CLI::IsMember({"auto", "gbm", "udmabuf", "memfd"}))->capture_default_str();
-  app.add_option("--device", cfg.allocator.device_path, "DRM node for the GBM allocator (default: from dmabuf feedback)");
+  app.add_option("-D,--device", cfg.allocator.device_path, "DRM node for the GBM allocator (default: from dmabuf feedback)");
   app.add_option("--render", render, "full: draw every pixel; header: only the frame number rows; none: no drawing")
       ->check(CLI::IsMember({"full", "header", "none"}))->capture_default_str();
   app.add_flag("--no-checksum", no_checksum, "Do not checksum rendered frames");
   app.add_flag("--no-ledger", no_ledger, "Do not sample per-frame counters (to measure the ledger's own overhead)");
-  app.add_option("--timeout", cfg.timeout_ms, "Milliseconds to wait for the compositor before giving up")->capture_default_str();
+  app.add_option("--timeout", cfg.timeout_ms, "Milliseconds to wait for the compositor before giving up")
+      ->check(CLI::Range(0, 7 * 86400 * 1000))->capture_default_str();
   app.add_option("--stats", stats_path, "Write the client's per-frame ledger as JSON to FILE");
   app.add_flag("--progress", progress, "Live progress line on stderr");
   uint64_t trace_frame = UINT64_MAX;
   app.add_option("--trace-frame", trace_frame, "Record every syscall and step of this frame into --stats (for zcpipe-demo --explain)");
   app.add_flag("-v,--verbose", verbose, "Debug logging");
   app.add_flag("-q,--quiet", quiet, "Errors only");
-  try {
-    app.parse(argc, argv);
-    apps::parse_size(size, cfg.width, cfg.height);
-    cfg.format = apps::parse_format(format);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (int st = apps::parse(app, argc, argv, [&] {
+        apps::parse_size(size, cfg.width, cfg.height);
+        cfg.format = apps::parse_format(format);
+        // Only when asked for: test clients run a few frames with the
+        // default warm-up and judge nothing from the client's summaries
+        // (zcpipe-demo, which does, always refuses).
+        if (app.count("--warmup") > 0) apps::check_frames_after_warmup(cfg.frames, cfg.warmup);
+        apps::check_output_path("--stats", stats_path);
+      });
+      st >= 0)
+    return st;
   if (verbose) log::set_level(log::Level::debug);
   if (quiet) log::set_level(log::Level::error);
   ::signal(SIGPIPE, SIG_IGN);

@@ -1,5 +1,13 @@
 // zcpipe-compositor: a minimal Wayland compositor that shows each client
 // buffer directly, without copying it.
+//
+//   zcpipe-compositor                          listen on the first free wayland-N
+//   zcpipe-compositor -- COMMAND [ARGS...]     also start COMMAND as a client
+//                                              (WAYLAND_DISPLAY set), and exit
+//                                              with its status when it exits
+//
+// SIGTERM, SIGINT and SIGHUP (the terminal went away) all stop it the same
+// way: stats written, clients disconnected, socket and lock file removed.
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -12,6 +20,7 @@
 
 #include "apps/cli_common.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/unique_fd.h"
 #include "output/factory.h"
 #include "output/scanout_reason.h"
@@ -19,12 +28,37 @@
 #include "stats/ledger.h"
 #include "stats/ledger_json.h"
 
+namespace {
+
+// The client started after `--`, watched from the event loop.
+struct Command {
+  zc::Child child;
+  wl_display* display = nullptr;
+};
+
+// SIGCHLD arrives through libwayland's signalfd (the signal is blocked, so
+// it cannot be lost between fork and the loop's first dispatch).
+int on_sigchld(int, void* data) {
+  auto* cmd = static_cast<Command*>(data);
+  if (!cmd->child.running()) wl_display_terminate(cmd->display);
+  return 0;
+}
+
+int on_sighup(int, void* data) {
+  static_cast<zc::server::Server*>(data)->terminate();
+  return 0;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace zc;
   log::set_prefix("zcpipe-compositor");
   CLI::App app{"zcpipe-compositor: a minimal Wayland compositor that scans client buffers out without copying them"};
-  std::string socket = "zcpipe-0";
+  apps::setup(app, "zcpipe-compositor");
+  // Empty: libwayland picks the first free wayland-0 .. wayland-32, as
+  // Weston, sway and mutter do, so it never collides with a running session.
+  std::string socket;
   std::string output_name = "auto";
   uint32_t refresh = 60;
   std::string size = "3840x2160";
@@ -33,16 +67,19 @@ int main(int argc, char** argv) {
   int ready_fd = -1;
   bool verbose = false, quiet = false, no_ledger = false;
   uint64_t exit_after = 0;
-  app.add_option("--socket", socket, "Socket name in $XDG_RUNTIME_DIR")->capture_default_str();
+  app.add_option("--socket", socket, "Socket name in $XDG_RUNTIME_DIR (default: the first free wayland-N; a client finds it as WAYLAND_DISPLAY)");
   output::OutputOptions oo;
   bool no_atomic = false;
-  app.add_option("--output", output_name, "auto | headless | kms")->check(CLI::IsMember({"auto", "headless", "kms"}))->capture_default_str();
-  app.add_option("--device", oo.device, "kms: DRM device node (default: the first card with a connected connector)");
+  app.add_option("--output", output_name, "auto (kms when a display can be driven, else headless, saying why) | headless | kms")
+      ->check(CLI::IsMember({"auto", "headless", "kms"}))
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)  // a launcher's default, overridden by a later --output
+      ->capture_default_str();
+  app.add_option("-D,--device", oo.device, "kms: DRM device node (default: the first card with a connected connector)");
   app.add_option("--mode", oo.mode, "kms: WIDTHxHEIGHT[@HZ] (default: the connector's preferred mode)");
   app.add_flag("--no-atomic", no_atomic, "kms: use legacy drmModeSetCrtc/drmModePageFlip instead of atomic commits");
   app.add_option("--refresh", refresh, "Headless refresh rate in Hz (0 = unpaced: present at once)")->check(CLI::Range(0, 1000))->capture_default_str();
   app.add_option("--size", size, "Headless output size WIDTHxHEIGHT")->capture_default_str();
-  app.add_flag("--verify", verify, "Checksum every presented frame (reads, never copies)");
+  app.add_flag("--verify", verify, "Checksum every presented frame (reads, never copies); default: off");
   app.add_option("--stats", stats_path, "Write the compositor's per-frame ledger as JSON to FILE at exit");
   app.add_option("--ready-fd", ready_fd, "Write 'ready' to this fd once the socket listens (for launchers)");
   uint64_t trace_frame = UINT64_MAX;
@@ -51,13 +88,17 @@ int main(int argc, char** argv) {
   app.add_flag("--no-ledger", no_ledger, "Do not sample per-frame counters (to measure the ledger's own overhead)");
   app.add_flag("-v,--verbose", verbose, "Debug logging");
   app.add_flag("-q,--quiet", quiet, "Errors only");
+  std::vector<std::string> command;
+  app.add_option("command", command,
+                 "After --: a client to start with WAYLAND_DISPLAY set; the compositor exits when it does, with its exit status")
+      ->type_name("COMMAND [ARGS...]");
   uint32_t width = 0, height = 0;
-  try {
-    app.parse(argc, argv);
-    apps::parse_size(size, width, height);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (int st = apps::parse(app, argc, argv, [&] {
+        apps::parse_size(size, width, height);
+        apps::check_output_path("--stats", stats_path);
+      });
+      st >= 0)
+    return st;
   if (verbose) log::set_level(log::Level::debug);
   if (quiet) log::set_level(log::Level::error);
   ::signal(SIGPIPE, SIG_IGN);
@@ -78,13 +119,26 @@ int main(int argc, char** argv) {
     log::error("{}", server.error().message());
     return 1;
   }
+  // The server stops on SIGTERM and SIGINT; a closed terminal (SIGHUP) is
+  // one more way to be asked to stop, not a crash: same clean exit.
+  wl_event_source* sighup = wl_event_loop_add_signal((*server)->loop(), SIGHUP, &on_sighup, server->get());
   oo.name = output_name;
   oo.width = width;
   oo.height = height;
   oo.refresh_hz = refresh;
   oo.verify = verify;
   oo.atomic = !no_atomic;
+  // auto: try KMS, and keep the reason it was not possible, so that
+  // zcpipe-demo (which runs us --quiet) can say why it ran headless.
+  std::string auto_reason;
+  if (oo.name == "auto") oo.name = "kms";
   auto out = output::create_output((*server)->loop(), oo);
+  if (!out && output_name == "auto") {
+    auto_reason = out.error().message();
+    log::info("output auto: headless, because kms is not possible: {}", auto_reason);
+    oo.name = "headless";
+    out = output::create_output((*server)->loop(), oo);
+  }
   if (!out) {
     log::error("{}", out.error().message());
     return 1;
@@ -95,8 +149,10 @@ int main(int argc, char** argv) {
     log::error("{}", r.error().message());
     return 1;
   }
-  log::info("listening on {}/{} — output {} {}x{} {}", std::getenv("XDG_RUNTIME_DIR"), (*server)->socket_name(),
-            out_name, mode.width, mode.height,
+  // What a client needs, in the form it needs it (clients look for
+  // $XDG_RUNTIME_DIR/$WAYLAND_DISPLAY).
+  log::info("listening on WAYLAND_DISPLAY={} (in {}) — output {} {}x{} {}", (*server)->socket_name(),
+            std::getenv("XDG_RUNTIME_DIR"), out_name, mode.width, mode.height,
             mode.refresh_mhz ? fmt::format("@{:.2f} Hz", mode.refresh_mhz / 1000.0) : std::string("unpaced"));
   if (ready_fd >= 0) {
     UniqueFd fd{ready_fd};
@@ -105,8 +161,35 @@ int main(int argc, char** argv) {
   // Counted after the ready fd is closed: from here on, every client that
   // comes and goes must leave this number unchanged.
   const int fds_at_start = count_open_fds();
+
+  Command cmd;
+  cmd.display = (*server)->display();
+  wl_event_source* sigchld = nullptr;
+  if (!command.empty()) {
+    sigchld = wl_event_loop_add_signal((*server)->loop(), SIGCHLD, &on_sigchld, &cmd);
+    SpawnOptions so;
+    so.argv = command;
+    so.search_path = true;
+    so.env["WAYLAND_DISPLAY"] = (*server)->socket_name();
+    so.parent_death_signal = SIGTERM;  // a client never outlives its compositor
+    auto child = Child::spawn(so);
+    if (!child) {
+      log::error("cannot start {}: {}", command[0], child.error().message());
+      return 1;
+    }
+    cmd.child = std::move(child.value());
+  }
   (*server)->run();
 
+  // Stopped by a signal while the command runs: it goes first (SIGTERM, then
+  // SIGKILL after 2 s), so its last requests are served and its fds closed.
+  int command_status = 0;
+  if (!command.empty()) {
+    const ExitStatus e = cmd.child.terminate(2000);
+    command_status = e.shell_status();
+    log::info("{}: {}", command[0], e.describe());
+  }
+  if (sigchld != nullptr) wl_event_source_remove(sigchld);
   ledger->end_frame();
   const auto scanout = (*server)->scanout_counters();  // after every client left, before shutdown frees the rest
   (*server)->shutdown();
@@ -114,6 +197,8 @@ int main(int argc, char** argv) {
   // counters must show (taken before, they missed the teardown).
   const server::ServerCounters c = (*server)->counters();
   const int fds_at_end = count_open_fds();
+  // After the count: its signalfd was open at fds_at_start too.
+  if (sighup != nullptr) wl_event_source_remove(sighup);
   log::info("stopped: {} commits, {} presented ({} zero-copy), {} discarded, {} protocol errors, {} clients",
             c.commits, c.presented, c.zero_copy, c.discarded, c.protocol_errors, c.clients_connected);
   if (!stats_path.empty()) {
@@ -121,6 +206,7 @@ int main(int argc, char** argv) {
     j["process"] = "compositor";
     j["output"] = out_name;
     j["output_description"] = (*server)->output().description();
+    if (!auto_reason.empty()) j["output_auto_reason"] = auto_reason;
     j["mode"] = {{"width", mode.width}, {"height", mode.height}, {"refresh_hz", mode.refresh_mhz / 1000.0}};
     j["verify"] = verify;
     j["counters"] = {{"commits", c.commits},
@@ -147,5 +233,5 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
-  return 0;
+  return command_status;
 }

@@ -1,5 +1,6 @@
 // zcpipe-demo: one command that runs the whole pipeline (compositor + client
 // as separate processes on a private socket) and shows what each frame cost.
+#include <signal.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -22,12 +23,34 @@ std::string cpu_model() {
   return "unknown";
 }
 
+// SIGINT (Ctrl-C), SIGTERM and SIGHUP only set this flag: the run in
+// progress sees it, stops the compositor and the client, removes its
+// directory and returns; main() then dies of the same signal, so whoever
+// started us sees what happened.
+volatile sig_atomic_t g_stop_signal = 0;
+
+void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+void install_stop_handlers() {
+  struct sigaction sa{};
+  sa.sa_handler = &on_stop_signal;
+  sigemptyset(&sa.sa_mask);
+  for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+}
+
+[[noreturn]] void die_of(int sig) {
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+  std::_Exit(128 + sig);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace zc;
   log::set_prefix("zcpipe-demo");
   CLI::App app{"zcpipe-demo: run the zero-copy pipeline end to end and count what every frame costs"};
+  apps::setup(app, "zcpipe-demo");
   demo::RunOptions o;
   std::string size = "3840x2160", json_path;
   std::string transport = "dmabuf";
@@ -39,6 +62,7 @@ int main(int argc, char** argv) {
   app.add_option("--chunk", o.chunk, "socket transport: bytes per write()/read()")->check(CLI::Range(4096u, 16u << 20))->capture_default_str();
   app.add_option("--output", o.output, "auto (kms when a display can be driven, else headless) | headless | kms")
       ->check(CLI::IsMember({"auto", "headless", "kms"}))->capture_default_str();
+  app.add_option("-D,--device", o.device, "kms: DRM node for the compositor (default: the first card with a connected connector)");
   app.add_option("--refresh", o.refresh, "Headless refresh in Hz (0 = unpaced)")->check(CLI::Range(0, 1000))->capture_default_str();
   app.add_option("--size", size, "Frame and output size WIDTHxHEIGHT")->capture_default_str();
   app.add_option("--format", o.format, "DRM format of the client's frames")->capture_default_str();
@@ -48,30 +72,39 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "gbm", "udmabuf", "memfd"}))->capture_default_str();
   app.add_option("--render", o.render, "full | header (only the frame number rows) | none (no drawing: measures delivery alone)")
       ->check(CLI::IsMember({"full", "header", "none"}))->capture_default_str();
-  app.add_flag("--verify,!--no-verify", verify, "Checksum every shown frame against the rendered one (default: on)");
+  apps::add_switch(app, "verify", verify, "Checksum every shown frame against the rendered one");
   std::string report_dir;
   app.add_option("--report", report_dir, "Write DIR/report.html (open it in a browser) and DIR/run.json");
-  app.add_option("--json", json_path, "Write every run's record to FILE (schema: docs/json.md)");
-  app.add_option("--timeout", o.timeout_s, "Seconds before a run is abandoned")->capture_default_str();
+  app.add_option("--json", json_path,
+                 "Write every run's record to FILE (schema: docs/json.md); '-' writes it to stdout, and the tables then go to stderr");
+  app.add_option("--timeout", o.timeout_s, "Seconds before a run is abandoned (0 = no limit)")
+      ->check(CLI::Range(0, 7 * 86400))->capture_default_str();
   bool explain = false;
   app.add_flag("--explain", explain, "After each run, narrate one frame's journey: each step's source file and function, each syscall with its fd and bytes");
   app.add_flag("-q,--quiet", quiet, "No progress line, only the summary");
   app.add_flag("-v,--verbose", o.verbose, "Show the compositor's and client's logs");
-  try {
-    app.parse(argc, argv);
-    apps::parse_size(size, o.width, o.height);
-    apps::parse_format(o.format);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  }
+  if (int st = apps::parse(app, argc, argv, [&] {
+        apps::parse_size(size, o.width, o.height);
+        apps::parse_format(o.format);
+        apps::check_frames_after_warmup(o.frames, o.warmup);
+        apps::check_output_path("--json", json_path);
+        apps::check_output_path("--report", report_dir, true);
+      });
+      st >= 0)
+    return st;
   o.verify = verify;
+  // With --json -, stdout carries the JSON alone (for a pipe into jq).
+  const bool json_to_stdout = json_path == "-";
+  std::ostream& human = json_to_stdout ? std::cerr : std::cout;
+  install_stop_handlers();
+  o.interrupt = &g_stop_signal;
   if (explain) o.trace_frame = static_cast<int64_t>(std::min<uint64_t>(o.frames - 1, o.warmup + 1));
   o.progress = !quiet && ::isatty(STDERR_FILENO) != 0;
 
   std::vector<std::string> transports = {transport};
   if (transport == "all") transports = {"dmabuf", "shm", "socket"};
   nlohmann::json doc;
-  doc["zcpipe_version"] = "0.1.0";
+  doc["zcpipe_version"] = ZCPIPE_VERSION;
   std::string cmd;
   for (int i = 0; i < argc; ++i) cmd += (i ? " " : "") + std::string(argv[i]);
   doc["command"] = cmd;
@@ -89,11 +122,12 @@ int main(int argc, char** argv) {
   for (const auto& t : transports) {
     o.transport = t;
     auto run = demo::run_pipeline(o);
+    if (g_stop_signal != 0) die_of(g_stop_signal);  // children stopped, directory removed
     if (!run) {
       log::error("{} run failed: {}", t, run.error().message());
       return 1;
     }
-    std::cout << demo::format_run(*run) << demo::format_explain(*run) << (transports.size() > 1 ? "\n" : "") << std::flush;
+    human << demo::format_run(*run) << demo::format_explain(*run) << (transports.size() > 1 ? "\n" : "") << std::flush;
     ok = ok && (*run)["checks"].value("passed", false);
     doc["runs"].push_back(std::move(run.value()));
   }
@@ -101,14 +135,17 @@ int main(int argc, char** argv) {
   for (const auto& r : doc["runs"])
     if (r["transport"] == "socket") model = demo::model_vs_measured(r);
   if (!model.is_null()) doc["model_vs_measured"] = model;
-  if (doc["runs"].size() > 1 || !model.is_null()) std::cout << demo::format_comparison(doc["runs"], model) << std::flush;
-  if (!json_path.empty()) {
+  if (doc["runs"].size() > 1 || !model.is_null()) human << demo::format_comparison(doc["runs"], model) << std::flush;
+  if (json_to_stdout) {
+    std::cout << doc.dump(1) << '\n' << std::flush;
+  } else if (!json_path.empty()) {
     std::ofstream f(json_path);
     f << doc.dump(1) << '\n';
     if (!f) {
       log::error("cannot write {}", json_path);
       return 1;
     }
+    human << "json: " << json_path << "\n";
   }
   if (!report_dir.empty()) {
     auto r = report::write_report(report_dir, doc);
@@ -116,7 +153,7 @@ int main(int argc, char** argv) {
       log::error("{}", r.error().message());
       return 1;
     }
-    std::cout << "report: " << *r << "\n";
+    human << "report: " << *r << "\n";
   }
   return ok ? 0 : 1;
 }

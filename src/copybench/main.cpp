@@ -2,13 +2,12 @@
 // vmsplice() moving one 4K frame's worth of bytes from a file into an
 // AF_UNIX socket, counted and timed next to the zero-copy articles' claims.
 // See copybench.h for who is measured, model.cpp for the theory.
-#include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
 
+#include "apps/cli_common.h"
 #include "common/log.h"
 #include "copybench/copybench.h"
 
@@ -19,6 +18,7 @@ int main(int argc, char** argv) {
       "zcpipe-copybench: move one 4K frame's worth of bytes from a file into an AF_UNIX socket with read+write, "
       "mmap+write, sendfile, splice and vmsplice; report syscalls, mode switches, scheduler context switches, "
       "/proc/self/io and time per transfer next to the zero-copy articles' claims and a model of this kernel"};
+  apps::setup(app, "zcpipe-copybench");
   copybench::Options o;
   std::vector<std::string> names;
   std::string json_path;
@@ -39,21 +39,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"read-write", "mmap-write", "sendfile", "splice", "vmsplice"}));
   app.add_option("--dir", o.dir, "Directory for the (immediately unlinked) source file; default $TMPDIR or /tmp")
       ->check(CLI::ExistingDirectory);
-  app.add_option("--json", json_path, "Also write the whole run as JSON to FILE");
+  app.add_option("--json", json_path, "Also write the whole run as JSON to FILE; '-' writes it to stdout, and the table then goes to stderr");
   app.add_flag("--report", report, "Print a Markdown report (table + explanations) instead of the terminal table");
-  app.add_flag("--verify,!--no-verify", o.verify, "The receiver compares every transfer with the file (outside the measuring windows)");
-  app.add_flag("--probe,!--no-probe", o.probe, "Run the aliasing probe that checks whether a technique copies or shares pages");
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e);
-  } catch (const CLI::ParseError& e) {
-    // One line, not CLI11's two.
-    log::error("{} (see --help)", e.what());
-    return 2;
-  }
+  apps::add_switch(app, "verify", o.verify, "The receiver compares every transfer with the file (outside the measuring windows)");
+  apps::add_switch(app, "probe", o.probe, "Run the aliasing probe that checks whether a technique copies or shares pages");
+  if (int st = apps::parse(app, argc, argv, [&] { apps::check_output_path("--json", json_path); }); st >= 0) return st;
   if (!names.empty()) {
     o.techniques.clear();
     for (const auto& n : names) {
@@ -64,7 +54,8 @@ int main(int argc, char** argv) {
 
   // Open the JSON file first: a typo in its path should not cost a whole run.
   std::ofstream json_file;
-  if (!json_path.empty()) {
+  const bool json_to_stdout = json_path == "-";
+  if (!json_path.empty() && !json_to_stdout) {
     json_file.open(json_path);
     if (!json_file) {
       log::error("cannot write {} (--json)", json_path);
@@ -80,7 +71,8 @@ int main(int argc, char** argv) {
     log::error("{}", doc.error().message());
     return 1;
   }
-  std::cout << (report ? copybench::format_report(*doc) : copybench::format_table(*doc)) << std::flush;
+  (json_to_stdout ? std::cerr : std::cout) << (report ? copybench::format_report(*doc) : copybench::format_table(*doc)) << std::flush;
+  if (json_to_stdout) std::cout << doc->dump(1) << '\n' << std::flush;
   if (json_file.is_open()) {
     json_file << doc->dump(1) << '\n';
     json_file.flush();

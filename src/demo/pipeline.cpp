@@ -5,7 +5,6 @@
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -16,10 +15,12 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <utility>
 
 #include "common/clock.h"
 #include "common/log.h"
+#include "common/process.h"
 #include "common/unique_fd.h"
 #include "stats/ledger.h"
 #include "stats/format.h"
@@ -49,57 +50,10 @@ struct TempDir {
   }
 };
 
-struct Child {
-  pid_t pid = -1;
-  Child() = default;
-  Child(Child&& o) noexcept : pid(std::exchange(o.pid, -1)) {}
-  Child& operator=(Child&&) = delete;
-  Child(const Child&) = delete;
-  // A child still running when its owner goes away (error path) is killed.
-  ~Child() {
-    if (pid > 0) {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-    }
-  }
-  // Exit status, or -1 on timeout (child left running), -2 if killed by a signal.
-  int wait(int timeout_ms) {
-    const uint64_t deadline = monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
-    for (;;) {
-      int status = 0;
-      const pid_t r = ::waitpid(pid, &status, WNOHANG);
-      if (r == pid) {
-        pid = -1;
-        if (WIFEXITED(status)) return WEXITSTATUS(status);
-        return -2;
-      }
-      if (r < 0) return -2;
-      if (monotonic_ns() > deadline) return -1;
-      ::usleep(2000);
-    }
-  }
-};
-
-Result<Child> spawn(const std::vector<std::string>& argv, const std::string& runtime_dir, int ready_write_fd) {
-  std::vector<char*> args;
-  for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
-  args.push_back(nullptr);
-  const pid_t pid = ::fork();
-  if (pid < 0) return Error::from_errno("fork");
-  if (pid == 0) {
-    ::setenv("XDG_RUNTIME_DIR", runtime_dir.c_str(), 1);
-    ::unsetenv("WAYLAND_DISPLAY");
-    if (ready_write_fd >= 0) {
-      // The compositor writes "ready" on fd 3 once its socket listens.
-      if (::dup2(ready_write_fd, 3) < 0) ::_exit(127);
-    }
-    ::execv(args[0], args.data());
-    std::fprintf(stderr, "zcpipe-demo: cannot run %s: %s\n", args[0], std::strerror(errno));
-    ::_exit(127);
-  }
-  Child c;
-  c.pid = pid;
-  return c;
+// The environment of both children: the private runtime dir, and no
+// WAYLAND_DISPLAY from the user's session (the client is told --socket).
+std::map<std::string, std::optional<std::string>> child_env(const std::string& runtime_dir) {
+  return {{"XDG_RUNTIME_DIR", runtime_dir}, {"WAYLAND_DISPLAY", std::nullopt}};
 }
 
 Result<json> load_json(const std::string& path) {
@@ -336,6 +290,10 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
 }
 
 Result<json> run_pipeline(const RunOptions& o) {
+  // Everything this run creates is owned by a local: on every return (done,
+  // failed, interrupted by a signal) the children are stopped and reaped
+  // (Child's destructor) before the directory is removed (TempDir's,
+  // declared first so destroyed last).
   TempDir dir;
   char tmpl[] = "/tmp/zcpipe-run-XXXXXX";
   if (::mkdtemp(tmpl) == nullptr) return Error::from_errno("mkdtemp");
@@ -344,11 +302,14 @@ Result<json> run_pipeline(const RunOptions& o) {
   const std::string comp_stats = dir.path + "/compositor.json";
   const std::string client_stats = dir.path + "/client.json";
   const std::string socket = "zcpipe-demo";
+  auto interrupted = [&] { return o.interrupt != nullptr && *o.interrupt != 0; };
+  const Error kInterrupted{EINTR, "interrupted"};
 
   std::vector<std::string> cargs = {bin + "/zcpipe-compositor", "--socket", socket, "--output", o.output,
                                     "--refresh", std::to_string(o.refresh),
                                     "--size", fmt::format("{}x{}", o.width, o.height),
                                     "--stats", comp_stats, "--ready-fd", "3"};
+  if (!o.device.empty()) cargs.insert(cargs.end(), {"--device", o.device});
   if (o.verify) cargs.emplace_back("--verify");
   if (!o.ledger) cargs.emplace_back("--no-ledger");
   if (o.trace_frame >= 0) cargs.insert(cargs.end(), {"--trace-frame", std::to_string(o.trace_frame)});
@@ -359,14 +320,28 @@ Result<json> run_pipeline(const RunOptions& o) {
   int pipefd[2];
   if (::pipe2(pipefd, O_CLOEXEC) < 0) return Error::from_errno("pipe2");
   UniqueFd ready_r{pipefd[0]}, ready_w{pipefd[1]};
-  auto comp = spawn(cargs, dir.path, ready_w.get());
+  SpawnOptions cs;
+  cs.argv = cargs;
+  cs.env = child_env(dir.path);
+  cs.fd3 = ready_w.get();  // the compositor writes "ready" on fd 3 once its socket listens
+  // If the demo is killed outright (SIGKILL, no chance to clean up), the
+  // compositor still stops and removes its socket.
+  cs.parent_death_signal = SIGTERM;
+  auto comp = Child::spawn(cs);
   if (!comp) return comp.error();
   ready_w.reset();
-  pollfd p{ready_r.get(), POLLIN, 0};
+  // "ready", or end-of-file if the compositor died first. Polled in slices
+  // so that a signal to the demo is acted on at once.
   char buf[16] = {};
-  if (::poll(&p, 1, 10000) <= 0 || ::read(ready_r.get(), buf, sizeof buf) <= 0) {
-    const int st = comp->wait(1000);
-    return Error{EIO, fmt::format("zcpipe-compositor did not start (exit status {})", st)};
+  ssize_t got = -1;
+  for (int waited_ms = 0; waited_ms < 10000 && got < 0; waited_ms += 100) {
+    if (interrupted()) return kInterrupted;
+    pollfd p{ready_r.get(), POLLIN, 0};
+    if (::poll(&p, 1, 100) > 0) got = ::read(ready_r.get(), buf, sizeof buf);
+  }
+  if (got <= 0) {
+    const auto st = comp->wait_for(1000, o.interrupt);
+    return Error{EIO, fmt::format("zcpipe-compositor did not start ({})", st ? st->describe() : "still running after 10 s")};
   }
 
   std::vector<std::string> args = {bin + "/zcpipe-client", "--socket", socket,
@@ -382,18 +357,35 @@ Result<json> run_pipeline(const RunOptions& o) {
   if (o.progress) args.emplace_back("--progress");
   if (o.verbose) args.emplace_back("--verbose");
   args.insert(args.end(), o.client_args.begin(), o.client_args.end());
-  auto cl = spawn(args, dir.path, -1);
+  SpawnOptions ss;
+  ss.argv = args;
+  ss.env = child_env(dir.path);
+  ss.parent_death_signal = SIGTERM;
+  auto cl = Child::spawn(ss);
   if (!cl) return cl.error();
-  const int client_status = cl->wait(o.timeout_s * 1000);
-  if (client_status == -1) return Error{ETIMEDOUT, fmt::format("zcpipe-client did not finish within {} s", o.timeout_s)};
-  ::kill(comp->pid, SIGTERM);
-  const int comp_status = comp->wait(10000);
+  const auto client_exit = cl->wait_for(o.timeout_s > 0 ? o.timeout_s * 1000 : -1, o.interrupt);
+  if (!client_exit) {
+    // Stop both in order: the client first (its compositor serves it to the
+    // end), then the compositor (SIGTERM: it removes its socket and lock).
+    cl->terminate(2000);
+    comp->terminate(5000);
+    if (interrupted()) return kInterrupted;
+    return Error{ETIMEDOUT, fmt::format("zcpipe-client did not finish within {} s", o.timeout_s)};
+  }
+  const ExitStatus comp_exit = comp->terminate(10000);
+  if (interrupted()) return kInterrupted;
+  const int client_status = client_exit->shell_status();
+  const int comp_status = comp_exit.shell_status();
 
   auto client = load_json(client_stats);
-  if (!client) return Error{EIO, fmt::format("zcpipe-client failed (exit status {}): {}", client_status, client.error().message())};
+  if (!client) return Error{EIO, fmt::format("zcpipe-client failed ({}): {}", client_exit->describe(), client.error().message())};
   auto compositor = load_json(comp_stats);
   if (!compositor)
-    return Error{EIO, fmt::format("zcpipe-compositor failed (exit status {}): {}", comp_status, compositor.error().message())};
+    return Error{EIO, fmt::format("zcpipe-compositor failed ({}): {}", comp_exit.describe(), compositor.error().message())};
+  // auto ran headless: say why, once, in one line (the compositor ran --quiet).
+  static bool said_why = false;  // once per demo, not once per transport
+  if (compositor->contains("output_auto_reason") && !std::exchange(said_why, true))
+    log::info("output auto: headless, because kms is not possible: {}", (*compositor)["output_auto_reason"].get<std::string>());
   json run = merge_run(o, *client, *compositor);
   run["client_exit_status"] = client_status;
   run["compositor_exit_status"] = comp_status;

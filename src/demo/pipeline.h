@@ -3,6 +3,7 @@
 #pragma once
 
 #include <nlohmann/json.hpp>
+#include <signal.h>
 
 #include <cstdint>
 #include <string>
@@ -15,6 +16,7 @@ namespace zc::demo {
 struct RunOptions {
   std::string transport = "dmabuf";
   std::string output = "auto";
+  std::string device;        // kms: DRM node for the compositor ("" = its own choice)
   uint32_t refresh = 60;
   uint32_t width = 3840, height = 2160;
   std::string format = "XRGB8888";
@@ -25,9 +27,12 @@ struct RunOptions {
   std::string render = "full";
   uint32_t chunk = 64 * 1024;
   bool ledger = true;       // per-frame accounting in both processes
-  int64_t trace_frame = -1;  // record one frame's syscalls and steps (--explain)  // socket transport: bytes per write()/read()
+  int64_t trace_frame = -1;  // record one frame's syscalls and steps (--explain)
   std::string bin_dir;      // where zcpipe-compositor and zcpipe-client live
-  int timeout_s = 300;      // whole run
+  int timeout_s = 300;      // whole run (0 = no limit)
+  // Set (non-zero) by the caller's signal handler: the run stops its
+  // children, removes its directory and returns an EINTR error at once.
+  const volatile sig_atomic_t* interrupt = nullptr;
   bool progress = false;    // live progress line (client's stderr)
   bool verbose = false;
   std::vector<std::string> client_args;      // extra arguments

@@ -2,17 +2,17 @@
 // the zero-copy demo on it — and what each answer means for the pipeline.
 //
 //   zcpipe-probe                  every /dev/dri/card*
-//   zcpipe-probe --device PATH    one node (repeatable)
+//   zcpipe-probe -D PATH          one node (repeatable; also --device)
 //   zcpipe-probe --json           the same facts for programs
 //
 // Exit status: 0 when at least one device was probed, 1 when none could be.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 
 #include <cstdio>
 #include <string>
 #include <vector>
 
+#include "apps/cli_common.h"
 #include "probe/probe.h"
 #include "probe/report.h"
 
@@ -23,14 +23,17 @@ constexpr const char* kProg = "zcpipe-probe";
 int main(int argc, char** argv) {
   CLI::App app{"Show what a DRM device offers the zero-copy pipeline: driver, capabilities, connectors, "
                "CRTCs, planes, and whether GBM gives a writable, scanout-able 4K dma-buf."};
-  app.name(kProg);
+  zc::apps::setup(app, kProg);
   std::vector<std::string> devices;
   bool json = false;
   bool no_gbm = false;
-  app.add_option("-d,--device", devices, "DRM node to probe (default: every /dev/dri/card*)");
-  app.add_flag("--json", json, "print JSON instead of text");
-  app.add_flag("--no-gbm", no_gbm, "skip the GBM allocation checks");
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("-D,--device", devices, "DRM node to probe (repeatable; default: every /dev/dri/card*)");
+  // -d was this program's spelling before every zcpipe program took -D, as
+  // kmscube and modetest do; kept (hidden) so old command lines still work.
+  app.add_option("-d", devices, "")->group("");
+  app.add_flag("--json", json, "Print JSON on stdout instead of text");
+  app.add_flag("--no-gbm", no_gbm, "Skip the GBM allocation checks");
+  if (int st = zc::apps::parse(app, argc, argv); st >= 0) return st;
 
   nlohmann::ordered_json out = {{"devices", nlohmann::ordered_json::array()}};
   if (devices.empty()) {

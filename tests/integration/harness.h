@@ -3,7 +3,8 @@
 //
 //   TempDir        mkdtemp'd directory (mode 0700, usable as XDG_RUNTIME_DIR),
 //                  removed with its contents
-//   Process        fork/exec with a chosen environment, stdout/stderr to files,
+//   Process        zc::Child (src/common/process.h, the one fork/exec of the
+//                  project): a chosen environment, stdout/stderr to files,
 //                  only fds 0-2 (and optionally one fd as 3) inherited;
 //                  wait with a timeout; killed (its whole process group) and
 //                  reaped if still running when it goes out of scope
@@ -18,13 +19,13 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
+
+#include "common/process.h"
 
 #include <chrono>
 #include <cstdlib>
@@ -39,8 +40,6 @@
 #include <thread>
 #include <utility>
 #include <vector>
-
-extern char** environ;
 
 namespace zct {
 
@@ -139,147 +138,50 @@ inline int count_fds_of(pid_t pid) {
   return n;
 }
 
-struct SpawnOptions {
-  std::vector<std::string> argv;
-  // Environment changes: a value sets the variable, nullopt removes it.
-  // WAYLAND_DISPLAY is always removed so nothing reaches a real session.
-  std::map<std::string, std::optional<std::string>> env;
-  std::string stdout_path;  // empty: inherit the test's
-  std::string stderr_path;  // empty: inherit the test's
-  int fd3 = -1;             // passed to the child as descriptor 3
-};
+// How to start a child (zc::SpawnOptions, src/common/process.h). Process
+// always adds: WAYLAND_DISPLAY removed (nothing reaches a real session), its
+// own process group (cleanup also kills a demo's children), and SIGKILL when
+// the test dies (a crashed test leaves no compositor behind).
+using SpawnOptions = zc::SpawnOptions;
+// How a child ended: exited + code, or signal.
+using Exit = zc::ExitStatus;
 
-// How a child ended.
-struct Exit {
-  bool exited = false;  // normal exit (code valid)
-  int code = -1;
-  int signal = 0;       // killed by this signal
-  bool ok() const { return exited && code == 0; }
-  std::string describe() const {
-    if (exited) return "exit status " + std::to_string(code);
-    const char* name = sigabbrev_np(signal);  // "BUS", "KILL", ...
-    return "killed by signal " + std::to_string(signal) + (name != nullptr ? std::string(" (SIG") + name + ")" : "");
-  }
-};
-
+// zc::Child with the harness's defaults; setup failures throw.
 class Process {
  public:
-  explicit Process(const SpawnOptions& o) : argv0_(o.argv.empty() ? "" : o.argv[0]) {
-    if (o.argv.empty()) throw std::runtime_error("spawn: empty argv");
-    // Everything the child needs is built before fork: after it, only
-    // async-signal-safe calls.
-    std::vector<std::string> env_strings;
-    std::map<std::string, std::optional<std::string>> changes = o.env;
-    changes.try_emplace("WAYLAND_DISPLAY", std::nullopt);
-    for (char** e = environ; *e != nullptr; ++e) {
-      const std::string kv(*e);
-      const std::string key = kv.substr(0, kv.find('='));
-      if (changes.count(key) == 0) env_strings.push_back(kv);
-    }
-    for (const auto& [k, v] : changes)
-      if (v) env_strings.push_back(k + "=" + *v);
-    std::vector<char*> args, envp;
-    for (const auto& a : o.argv) args.push_back(const_cast<char*>(a.c_str()));
-    args.push_back(nullptr);
-    for (auto& e : env_strings) envp.push_back(e.data());
-    envp.push_back(nullptr);
-    const pid_t parent = ::getpid();
-
-    pid_ = ::fork();
-    if (pid_ < 0) throw std::runtime_error(std::string("fork: ") + std::strerror(errno));
-    if (pid_ == 0) {
-      // Own process group, so cleanup can kill grandchildren too (zcpipe-demo's).
-      ::setpgid(0, 0);
-      // Die with the test, so a crashed test leaves no compositor behind.
-      ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-      if (::getppid() != parent) ::_exit(126);
-      auto redirect = [](const std::string& path, int target) {
-        if (path.empty()) return;
-        const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-        if (fd < 0 || ::dup2(fd, target) < 0) ::_exit(126);
-      };
-      redirect(o.stdout_path, STDOUT_FILENO);
-      redirect(o.stderr_path, STDERR_FILENO);
-      int keep = 2;
-      if (o.fd3 >= 0) {
-        if (o.fd3 == 3) {
-          ::fcntl(3, F_SETFD, 0);  // dup2 onto itself would keep FD_CLOEXEC
-        } else if (::dup2(o.fd3, 3) < 0) {
-          ::_exit(126);
-        }
-        keep = 3;
-      }
-      // Nothing else leaks into the child: its fd counts are its own.
-      ::close_range(static_cast<unsigned>(keep + 1), ~0u, 0);
-      ::execve(args[0], args.data(), envp.data());
-      const char* why = std::strerror(errno);  // glibc: a static table, no allocation
-      for (const char* part : {"zct: cannot execute ", static_cast<const char*>(args[0]), ": ", why, "\n"})
-        (void)!::write(STDERR_FILENO, part, std::strlen(part));
-      ::_exit(127);
-    }
+  // own_group = false only for tests that check what a program does to its
+  // own children: cleanup through the group would hide what it left behind.
+  explicit Process(const SpawnOptions& o, bool own_group = true) : argv0_(o.argv.empty() ? "" : o.argv[0]) {
+    SpawnOptions so = o;
+    so.env.try_emplace("WAYLAND_DISPLAY", std::nullopt);
+    so.new_process_group = own_group;
+    so.parent_death_signal = SIGKILL;
+    auto c = zc::Child::spawn(so);
+    if (!c) throw std::runtime_error("spawn " + argv0_ + ": " + c.error().message());
+    child_ = std::move(c.value());
+    pid_ = child_.pid();
   }
-  ~Process() { kill_and_reap(); }
   Process(const Process&) = delete;
   Process& operator=(const Process&) = delete;
 
+  // The pid it was started with (still valid for /proc checks after it ended).
   pid_t pid() const { return pid_; }
-  bool running() {
-    poll_exit();
-    return pid_ > 0;
-  }
-  void signal(int sig) {
-    if (pid_ > 0) ::kill(pid_, sig);
-  }
+  bool running() { return child_.running(); }
+  void signal(int sig) { child_.signal(sig); }
   // The exit, or nullopt if it is still running after `timeout`.
-  std::optional<Exit> wait(std::chrono::milliseconds timeout) {
-    const uint64_t deadline = now_ns() + static_cast<uint64_t>(timeout.count()) * 1'000'000ull;
-    for (;;) {
-      poll_exit();
-      if (exit_) return exit_;
-      if (now_ns() > deadline) return std::nullopt;
-      std::this_thread::sleep_for(5ms);
-    }
-  }
+  std::optional<Exit> wait(std::chrono::milliseconds timeout) { return child_.wait_for(static_cast<int>(timeout.count())); }
   // Waits; on timeout kills the process (group) and throws.
   Exit wait_or_kill(std::chrono::milliseconds timeout) {
     if (auto e = wait(timeout)) return *e;
-    kill_and_reap();
+    child_.kill_and_reap();
     throw std::runtime_error(argv0_ + " did not finish within " + std::to_string(timeout.count()) + " ms (killed)");
   }
-  void kill_and_reap() {
-    if (pid_ <= 0) return;
-    ::kill(-pid_, SIGKILL);
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    while (::waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
-    }
-    record(status);
-  }
+  void kill_and_reap() { child_.kill_and_reap(); }
 
  private:
-  void poll_exit() {
-    if (pid_ <= 0) return;
-    int status = 0;
-    const pid_t r = ::waitpid(pid_, &status, WNOHANG);
-    if (r == pid_) record(status);
-  }
-  void record(int status) {
-    Exit e;
-    if (WIFEXITED(status)) {
-      e.exited = true;
-      e.code = WEXITSTATUS(status);
-    } else if (WIFSIGNALED(status)) {
-      e.signal = WTERMSIG(status);
-    }
-    exit_ = e;
-    // Anything left in its group (a demo's children) goes too.
-    ::kill(-pid_, SIGKILL);
-    pid_ = -1;
-  }
-
   std::string argv0_;
   pid_t pid_ = -1;
-  std::optional<Exit> exit_;
+  zc::Child child_;
 };
 
 struct CompositorOptions {

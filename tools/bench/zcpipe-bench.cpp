@@ -11,12 +11,10 @@
 //   socket  the socket baseline per frame (no drawing) against three
 //           memcpy()s of one frame, the CPU copies it is made of. Target:
 //           at most 1.5x, i.e. the baseline is as fast as copying can be.
-#include <CLI/CLI.hpp>
 #include <fmt/core.h>
 #include <sched.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -24,7 +22,9 @@
 #include <iostream>
 #include <vector>
 
+#include "apps/cli_common.h"
 #include "common/clock.h"
+#include "common/process.h"
 #include "common/unique_fd.h"
 #include "demo/pipeline.h"
 #include "stats/format.h"
@@ -45,8 +45,9 @@ double bare_fd_roundtrip_us(size_t frame_bytes, int iterations) {
   zc::UniqueFd parent{sv[0]}, child_end{sv[1]};
   zc::UniqueFd memfd{::memfd_create("zcpipe-bench", MFD_CLOEXEC)};
   if (!memfd || ::ftruncate(memfd.get(), static_cast<off_t>(frame_bytes)) < 0) return -1;
-  const pid_t pid = ::fork();
-  if (pid == 0) {
+  // The peer: a forked copy of this process (it shares the memfd and the
+  // socket set up above), killed with us if we die mid-measurement.
+  auto peer = zc::Child::fork_call([&]() -> int {
     parent.reset();
     void* cached = nullptr;
     for (;;) {
@@ -58,7 +59,7 @@ double bare_fd_roundtrip_us(size_t frame_bytes, int iterations) {
       m.msg_iovlen = 1;
       m.msg_control = ctrl;
       m.msg_controllen = sizeof ctrl;
-      if (::recvmsg(child_end.get(), &m, MSG_CMSG_CLOEXEC) <= 0) ::_exit(0);
+      if (::recvmsg(child_end.get(), &m, MSG_CMSG_CLOEXEC) <= 0) return 0;
       cmsghdr* c = CMSG_FIRSTHDR(&m);
       int fd = -1;
       if (c != nullptr && c->cmsg_type == SCM_RIGHTS) std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
@@ -66,9 +67,10 @@ double bare_fd_roundtrip_us(size_t frame_bytes, int iterations) {
         cached = ::mmap(nullptr, frame_bytes, PROT_READ, MAP_SHARED, fd, 0);  // mapped once, then reused
       if (fd >= 0) ::close(fd);
       const uint64_t reply = 1;
-      if (::write(child_end.get(), &reply, sizeof reply) != sizeof reply) ::_exit(1);
+      if (::write(child_end.get(), &reply, sizeof reply) != sizeof reply) return 1;
     }
-  }
+  });
+  if (!peer) return -1;
   child_end.reset();
   std::vector<double> samples;
   samples.reserve(static_cast<size_t>(iterations));
@@ -93,8 +95,8 @@ double bare_fd_roundtrip_us(size_t frame_bytes, int iterations) {
     if (::read(parent.get(), &reply, sizeof reply) != sizeof reply) break;
     samples.push_back(static_cast<double>(zc::monotonic_ns() - t0) / 1000.0);
   }
-  parent.reset();
-  ::waitpid(pid, nullptr, 0);
+  parent.reset();  // the peer reads end-of-file and returns
+  peer->wait_for(-1);
   // Skip the first iterations (mapping, cold caches), then the mean: the
   // pipeline's figure is a mean too (wall time / frames), outliers included.
   if (samples.size() > 10) samples.erase(samples.begin(), samples.begin() + 10);
@@ -134,6 +136,7 @@ double pipeline_us(zc::demo::RunOptions o, const std::string& transport, uint64_
 
 int main(int argc, char** argv) {
   CLI::App app{"zcpipe-bench: the pipeline's cost next to its physical floor, as ratios measured in one run"};
+  zc::apps::setup(app, "zcpipe-bench");
   std::string what = "all";
   uint32_t width = 3840, height = 2160;
   uint64_t frames = 1000, socket_frames = 60;
@@ -148,7 +151,7 @@ int main(int argc, char** argv) {
   app.add_option("--cpu", cpu, "Pin every process of the benchmark to this CPU (-1: no pinning). Cross-CPU wakeups cost "
                                "more than the work measured and vary with the machine's load; one CPU keeps both sides comparable")
       ->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
+  if (int st = zc::apps::parse(app, argc, argv); st >= 0) return st;
   if (cpu >= 0) {
     // Inherited by the children (the bare round trip's peer, the compositor
     // and the client), so both measurements run under the same conditions.

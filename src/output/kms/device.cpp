@@ -111,7 +111,7 @@ class Session {
 namespace {
 
 constexpr const char* kNoDevice =
-    "no DRM device found (/dev/dri does not exist) — use --output headless, or see docs/vm.md for a virtual one";
+    "no DRM device found (stat /dev/dri: {}) — use --output headless, or see docs/vm.md for a virtual one";
 
 // Primary nodes (/dev/dri/cardN) of every DRM device: only they can modeset.
 std::vector<std::string> card_nodes() {
@@ -151,7 +151,7 @@ Result<std::unique_ptr<Device>> Device::open(const std::string& requested, wl_ev
     candidates.push_back(requested);
   } else {
     struct stat st {};
-    if (::stat("/dev/dri", &st) != 0) return Error{0, kNoDevice};
+    if (::stat("/dev/dri", &st) != 0) return Error{0, fmt::format(kNoDevice, std::strerror(errno))};
     candidates = card_nodes();
     if (candidates.empty())
       return Error{0, "no DRM device with a display (/dev/dri has no card node) — use --output headless"};
@@ -210,7 +210,7 @@ Result<std::unique_ptr<Device>> Device::open(const std::string& requested, wl_ev
     dev->dev_ = st.st_rdev;
     break;
   }
-  if (!dev->drm_) return Error{0, last_error.empty() ? std::string(kNoDevice) : last_error};
+  if (!dev->drm_) return Error{0, last_error.empty() ? std::string("no DRM device found — use --output headless, or see docs/vm.md for a virtual one") : last_error};
 
   // The seat manager's fd is master already; a directly opened one is master
   // if nobody else had the node open as master, otherwise we ask for it.
