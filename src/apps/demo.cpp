@@ -48,6 +48,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "gbm", "udmabuf", "memfd"}))->capture_default_str();
   app.add_option("--render", o.render, "full | header (only the frame number rows) | none (no drawing: measures delivery alone)")
       ->check(CLI::IsMember({"full", "header", "none"}))->capture_default_str();
+  app.add_option("--renderer", o.renderer, "Who draws the client's frames: cpu | gl (the GPU, EGL on GBM; dmabuf only) | auto")
+      ->check(CLI::IsMember({"cpu", "gl", "auto"}))->capture_default_str();
   app.add_flag("--verify,!--no-verify", verify, "Checksum every shown frame against the rendered one (default: on)");
   std::string report_dir;
   app.add_option("--report", report_dir, "Write DIR/report.html (open it in a browser) and DIR/run.json");
@@ -63,6 +65,10 @@ int main(int argc, char** argv) {
     apps::parse_format(o.format);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  if (o.renderer == "gl" && transport != "dmabuf") {
+    log::error("--renderer gl draws into dma-bufs: it needs --transport dmabuf, not {}", transport);
+    return 2;
   }
   o.verify = verify;
   if (explain) o.trace_frame = static_cast<int64_t>(std::min<uint64_t>(o.frames - 1, o.warmup + 1));
