@@ -196,6 +196,7 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
     // How the output showed it: "direct", or "copy" with the reason (KMS fallback).
     if (s != nullptr && s->contains("scanout")) f["scanout"] = (*s)["scanout"];
     if (s != nullptr && s->contains("scanout_reason")) f["scanout_reason"] = (*s)["scanout_reason"];
+    if (s != nullptr && s->contains("scanout_reasons")) f["scanout_reasons"] = (*s)["scanout_reasons"];
     f["client"] = process_figures(c);
     f["compositor"] = s ? process_figures(*s) : json::object();
     const uint64_t copies = f["client"]["cpu_copies"].get<uint64_t>() +

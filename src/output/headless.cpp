@@ -7,10 +7,10 @@
 #include <cerrno>
 #include <cstring>
 
-#include "buffer/pattern.h"
 #include "common/log.h"
 #include "common/clock.h"
 #include "common/unique_fd.h"
+#include "output/read_back.h"
 #include "stats/trace.h"
 
 namespace zc::output {
@@ -131,6 +131,7 @@ class HeadlessOutput final : public Output {
       p.vsync = period_ns_ != 0;
       p.zero_copy = pending_.client_owned;
       if (cfg_.verify) {
+        ZC_TRACE("--verify: checksum of the shown frame, read in place (a display CRC stand-in; reads, does not copy)", 0);
         // What a display CRC would catch as tearing: the buffer leaving the
         // screen must still hold the frame it was shown with (nothing may
         // write a buffer the display reads, from presented to released).
@@ -160,21 +161,6 @@ class HeadlessOutput final : public Output {
     Presented p;
     read_back(b, p);
     return p.checksum.value_or(0);
-  }
-
-  // The display-CRC stand-in: read (never copy) what is on screen.
-  static void read_back(buffer::Buffer& b, Presented& p) {
-    auto px = b.map(false);
-    if (!px) {
-      log::warn("verify: cannot map presented buffer: {}", px.error().message());
-      return;
-    }
-    b.begin_cpu_access(false);
-    const buffer::ConstPixelView v{px->data(), b.width(), b.height(), b.stride(), b.format()};
-    ZC_TRACE("--verify: checksum of the shown frame, read in place (a display CRC stand-in; reads, does not copy)", 0);
-    p.checksum = buffer::checksum(v);
-    p.decoded_frame = buffer::decode_pattern(v);
-    b.end_cpu_access(false);
   }
 
   wl_event_loop* loop_;

@@ -23,6 +23,7 @@
 #include "buffer/allocator.h"
 #include "buffer/buffer.h"
 #include "common/result.h"
+#include "output/scanout_reason.h"
 
 namespace zc::output {
 
@@ -42,11 +43,11 @@ struct Presented {
   bool zero_copy = false;     // the display read the client's own buffer
   std::optional<uint64_t> checksum;        // --verify: checksum of what was shown
   std::optional<uint32_t> decoded_frame;   // --verify: frame number read from the pixels
-  // How the buffer reached the display: "direct" (the plane reads the buffer
-  // handed to present()) or "copy" (the output had to copy it into a buffer
-  // of its own first), with the reason for a copy.
-  std::string scanout = "direct";
-  std::string reason;
+  // How the buffer reached the display: direct (the plane reads the buffer
+  // handed to present()) or a copy (the output had to copy it into a buffer
+  // of its own first), with every reason the direct path was blocked.
+  bool direct = true;
+  ScanoutReasons reasons;
 };
 
 struct Callbacks {

@@ -16,29 +16,23 @@
 #include <memory>
 
 #include "common/unique_fd.h"
+#include "output/kms/drm_ptr.h"
 
 namespace zc::probe {
 namespace {
 
-// libdrm hands out malloc'ed structs with their own free functions; these
-// unique_ptrs make every early return free them.
-template <typename T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const noexcept {
-    if (p != nullptr) Free(p);
-  }
-};
-using Version = std::unique_ptr<drmVersion, Deleter<drmVersion, drmFreeVersion>>;
-using Resources = std::unique_ptr<drmModeRes, Deleter<drmModeRes, drmModeFreeResources>>;
-using ConnectorPtr = std::unique_ptr<drmModeConnector, Deleter<drmModeConnector, drmModeFreeConnector>>;
-using EncoderPtr = std::unique_ptr<drmModeEncoder, Deleter<drmModeEncoder, drmModeFreeEncoder>>;
-using CrtcPtr = std::unique_ptr<drmModeCrtc, Deleter<drmModeCrtc, drmModeFreeCrtc>>;
-using PlaneRes = std::unique_ptr<drmModePlaneRes, Deleter<drmModePlaneRes, drmModeFreePlaneResources>>;
-using PlanePtr = std::unique_ptr<drmModePlane, Deleter<drmModePlane, drmModeFreePlane>>;
-using Props = std::unique_ptr<drmModeObjectProperties,
-                              Deleter<drmModeObjectProperties, drmModeFreeObjectProperties>>;
-using Prop = std::unique_ptr<drmModePropertyRes, Deleter<drmModePropertyRes, drmModeFreeProperty>>;
-using Blob = std::unique_ptr<drmModePropertyBlobRes, Deleter<drmModePropertyBlobRes, drmModeFreePropertyBlob>>;
+// libdrm's malloc'ed structs, freed on every return: the KMS output's own
+// wrappers (one header for both users of raw libdrm).
+using Version = output::kms::DrmVersionPtr;
+using Resources = output::kms::DrmResPtr;
+using ConnectorPtr = output::kms::DrmConnectorPtr;
+using EncoderPtr = output::kms::DrmEncoderPtr;
+using CrtcPtr = output::kms::DrmCrtcPtr;
+using PlaneRes = output::kms::DrmPlaneResPtr;
+using PlanePtr = output::kms::DrmPlanePtr;
+using Props = output::kms::DrmPropsPtr;
+using Prop = output::kms::DrmPropPtr;
+using Blob = output::kms::DrmBlobPtr;
 
 std::vector<uint32_t> bits_to_indices(uint32_t mask) {
   std::vector<uint32_t> out;

@@ -427,8 +427,11 @@ void Server::Impl::on_presented(uint64_t tag, const output::Presented& p) {
     a["presented_ns"] = p.time_ns;
     a["msc"] = p.seq;
     a["zero_copy"] = p.zero_copy;
-    a["scanout"] = p.scanout;
-    if (!p.reason.empty()) a["scanout_reason"] = p.reason;
+    a["scanout"] = p.direct ? "direct" : "copy";
+    if (!p.reasons.empty()) {
+      a["scanout_reasons"] = p.reasons.names();  // stable names: what scripts and tests compare
+      a["scanout_reason"] = p.reasons.describe();
+    }
     if (p.checksum) a["checksum"] = fmt::format("{:016x}", *p.checksum);
     if (p.decoded_frame) a["shown_frame"] = *p.decoded_frame;
   }

@@ -48,7 +48,7 @@ class Checker(html.parser.HTMLParser):
                 self.errors.append("duplicate id " + a["id"])
             self.ids.add(a["id"])
         if "data-json" in a:
-            self.current_num = [a["data-json"], a.get("data-value"), ""]
+            self.current_num = [a["data-json"], a.get("data-value"), "", a.get("data-unit")]
             self.numbers.append(self.current_num)
         if tag not in VOID:
             self.stack.append(tag)
@@ -76,6 +76,115 @@ class Checker(html.parser.HTMLParser):
             self.current_num[2] += data
 
 
+class Node:
+    def __init__(self, tag, attrs, parent):
+        self.tag, self.attrs, self.parent, self.children = tag, dict(attrs), parent, []
+
+    def walk(self):
+        yield self
+        for c in self.children:
+            yield from c.walk()
+
+
+class Tree(html.parser.HTMLParser):
+    """A minimal element tree, enough to check the charts' structure."""
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.root = Node("root", {}, None)
+        self.cur = self.root
+
+    def handle_starttag(self, tag, attrs):
+        n = Node(tag, attrs, self.cur)
+        self.cur.children.append(n)
+        if tag not in VOID:
+            self.cur = n
+
+    def handle_startendtag(self, tag, attrs):
+        self.cur.children.append(Node(tag, attrs, self.cur))
+
+    def handle_endtag(self, tag):
+        n = self.cur
+        while n is not self.root and n.tag != tag:
+            n = n.parent
+        if n is not self.root:
+            self.cur = n.parent
+
+
+def check_charts(text, doc):
+    """The chart fixes, each of which a learner reported as a defect:
+    captions above figures, y axes from zero with ticks, a scale the warm-up
+    spike does not set, legends whose swatches carry the series' colour, and
+    histogram bars of different transports that never overlap."""
+    t = Tree()
+    t.feed(text)
+    figures = [n for n in t.root.walk() if n.tag == "figure"]
+    if len(figures) < len(CHARTS) + 3:
+        fail("only %d figures" % len(figures))
+    for fig in figures:
+        fid = fig.attrs.get("id")
+        if not fig.children or fig.children[0].tag != "figcaption":
+            fail("%s: the caption is not above the figure" % fid)
+        if "chart" not in fig.attrs.get("class", ""):
+            continue
+        nodes = list(fig.walk())
+        yaxes = [n for n in nodes if n.attrs.get("class") == "yaxis"]
+        if len(yaxes) != 1:
+            fail("%s: %d y axes" % (fid, len(yaxes)))
+            continue
+        ymin, ymax = float(yaxes[0].attrs["data-min"]), float(yaxes[0].attrs["data-max"])
+        ticks = [float(n.attrs["data-tick"]) for n in yaxes[0].walk() if "data-tick" in n.attrs]
+        if ymin != 0 or not ticks or ticks[0] != 0:
+            fail("%s: y axis does not start at zero (min %s, ticks %s)" % (fid, ymin, ticks[:3]))
+        if len(ticks) < 3 or ticks != sorted(ticks) or abs(ticks[-1] - ymax) > 1e-6 * max(1, ymax):
+            fail("%s: ticks %s do not climb from 0 to the top of the scale %s" % (fid, ticks, ymax))
+        values = [float(n.attrs["data-value"]) for n in nodes if n.attrs.get("class") == "num"]
+        if any(v > ymax for v in values):
+            fail("%s: a bar (%s) is above the scale (%s)" % (fid, max(values), ymax))
+        # Legends: a swatch per series, whose colour (or shade) is that of the series' marks.
+        items = [n for n in nodes if n.attrs.get("class") == "legend-item"]
+        marks = [n for n in nodes if "data-series" in n.attrs and n.attrs.get("class") != "legend-item"]
+        series = sorted({m.attrs["data-series"] for m in marks})
+        if len(series) > 1 and sorted(i.attrs["data-series"] for i in items) != series:
+            fail("%s: legend %s does not name the series %s" % (fid, [i.attrs["data-series"] for i in items], series))
+        for it in items:
+            sw = [n for n in it.walk() if n.attrs.get("class") == "swatch"]
+            if len(sw) != 1 or "fill" not in sw[0].attrs:
+                fail("%s: legend item %s has no coloured swatch" % (fid, it.attrs["data-series"]))
+                continue
+            fill, opacity = sw[0].attrs["fill"], sw[0].attrs.get("fill-opacity", "1")
+            for m in marks:
+                if m.attrs["data-series"] != it.attrs["data-series"]:
+                    continue
+                if m.tag == "rect":  # bar charts: transport is the colour, series the shade
+                    if m.attrs.get("fill-opacity", "1") != opacity:
+                        fail("%s: swatch of %s has shade %s, its bars %s" % (fid, it.attrs["data-series"], opacity,
+                                                                             m.attrs.get("fill-opacity")))
+                else:
+                    colour = m.attrs.get("stroke") if m.tag == "polyline" else m.attrs.get("fill")
+                    if colour != fill:
+                        fail("%s: swatch of %s is %s, its series is drawn in %s" % (fid, it.attrs["data-series"], fill, colour))
+            for n in it.walk():
+                if n.tag == "text" and "fill" in n.attrs:
+                    fail("%s: legend text carries a fill the CSS would override" % fid)
+        if fid in ("chart-latency-series", "chart-latency-hist"):
+            wu = doc["runs"][0]["warmup_frames_excluded"]
+            steady = max(f.get("latency_us", 0) for r in doc["runs"] for f in r["frames"] if f["frame"] >= wu)
+            if fid == "chart-latency-series" and not steady <= ymax <= 2 * steady + 1:
+                fail("%s: scale %s is not set by the frames after warm-up (max %s)" % (fid, ymax, steady))
+        if fid == "chart-latency-hist":
+            spans = []
+            for g in nodes:
+                if g.tag == "g" and "data-series" in g.attrs and g.attrs.get("class") != "legend-item":
+                    for r in g.children:
+                        x, w = float(r.attrs["x"]), float(r.attrs["width"])
+                        spans.append((x, x + w, g.attrs["data-series"]))
+            for a in spans:
+                for b in spans:
+                    if a[2] < b[2] and min(a[1], b[1]) - max(a[0], b[0]) > 1e-6:
+                        fail("%s: bars of %s and %s overlap" % (fid, a[2], b[2]))
+    print("charts: %d figures checked (captions, axes from zero, legend swatches, histogram bars)" % len(figures))
+
+
 def resolve(doc, pointer):
     node = doc
     for part in pointer.lstrip("/").split("/"):
@@ -90,6 +199,14 @@ def human(v):
     if a >= 1e4: return "%.1f k" % (v / 1e3)
     if v == int(v): return "%d" % v
     return "%.1f" % v
+
+
+def human_bytes(v):
+    """Binary units, as the report shows bytes: 65536 -> '64 KiB', 3686400 -> '3.5 MiB'."""
+    a = abs(v)
+    d, name = (1 << 30, "GiB") if a >= 1 << 30 else (1 << 20, "MiB") if a >= 1 << 20 else (1 << 10, "KiB") if a >= 1024 else (1, "B")
+    x = v / d
+    return ("%d %s" % (x, name)) if x == int(x) else ("%.1f %s" % (x, name))
 
 
 def png_pixels(path):
@@ -206,7 +323,7 @@ def main():
                 fail("transport %s is missing from the journey or the latency charts" % t)
         if len(p.numbers) < 60:
             fail("only %d numbers carry their JSON path" % len(p.numbers))
-        for pointer, value, shown in p.numbers:
+        for pointer, value, shown, unit in p.numbers:
             try:
                 want = float(resolve(doc, pointer))
             except (KeyError, IndexError, ValueError, TypeError):
@@ -214,8 +331,11 @@ def main():
                 continue
             if value is None or abs(float(value) - want) > 1e-9 * max(1.0, abs(want)):
                 fail("%s: data-value %s != JSON %s" % (pointer, value, want))
-            if shown.strip() != human(want):
-                fail("%s: shows %r, expected %r" % (pointer, shown.strip(), human(want)))
+            expect = human_bytes(want) if unit == "bytes" else human(want)
+            if shown.strip() != expect:
+                fail("%s: shows %r, expected %r" % (pointer, shown.strip(), expect))
+            if pointer.endswith(("frame_bytes", "/chunk", "cpu_copy_bytes/median")) and unit != "bytes":
+                fail("%s is a byte count but is not shown in KiB/MiB" % pointer)
         # Spot-check the numbers that tell the story.
         for i, copies in enumerate([0, 1, 3]):
             pointer = "/runs/%d/per_frame/cpu_copies/median" % i
@@ -224,6 +344,17 @@ def main():
             if resolve(doc, pointer) != copies:
                 fail("%s is %s, expected %d" % (pointer, resolve(doc, pointer), copies))
         print("html: %d elements with ids, %d numbers checked against run.json" % (len(p.ids), len(p.numbers)))
+        check_charts(text, doc)
+        # The model section cites the articles and explains 380 vs this run's count.
+        model = doc.get("model_vs_measured")
+        if model:
+            for needle in ("ликбез", "SG-DMA" if "SG-DMA" in text else "scatter-gather", "--format RGB888"):
+                if needle not in text:
+                    fail("model section does not mention %r" % needle)
+            art = model.get("articles", {})
+            if art.get("transfers") != 380 or art.get("context_switches") != 1140:
+                fail("the articles' example is %s transfers / %s switches, expected 380 / 1140" %
+                     (art.get("transfers"), art.get("context_switches")))
         if browser:
             check_browser(html_path, out)
     finally:

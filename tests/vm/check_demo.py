@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A vm check: run zcpipe-demo on the guest's real DRM device and assert on its JSON.
 
-usage: check_demo.py DEMO [--allocator NAME] [--buffer-kind KIND] [--output NAME] [--scanout-copy REASON] -- DEMO-ARGS...
+usage: check_demo.py DEMO [--allocator NAME] [--buffer-kind KIND] [--output NAME] [--scanout-copy REASON_NAME] -- DEMO-ARGS...
 
 Asserts, for every run in the demo's --json:
   * the demo exited 0 and checks.passed (every frame presented, checksums verified, ...)
@@ -43,13 +43,15 @@ def main():
         if not run["checks"].get("passed"):
             failures.append(f"{t}: checks failed: {run['checks']}")
         if "scanout-copy" in want:
-            # The forced fallback: every frame copied by the output, with the reason given.
+            # The forced fallback: every frame copied by the output, naming the
+            # reason given (a stable name from output/scanout_reason.h).
             bad = [f["frame"] for f in run["frames"]
-                   if f.get("scanout") != "copy" or want["scanout-copy"] not in f.get("scanout_reason", "")
+                   if f.get("scanout") != "copy" or want["scanout-copy"] not in f.get("scanout_reasons", [])
                    or f["cpu_copies"] != COPIES[t] + 1]
             if bad:
                 failures.append(f"{t}: frames {bad[:5]} are not scanout copies with reason ~{want['scanout-copy']!r} and {COPIES[t] + 1} copies")
-            print(f"{t}: fallback reason: {run['frames'][0].get('scanout_reason')}")
+            print(f"{t}: fallback reasons: {run['frames'][0].get('scanout_reasons')} "
+                  f"({run['frames'][0].get('scanout_reason')})")
             continue
         wrong = [f["frame"] for f in run["frames"] if f["cpu_copies"] != COPIES[t]]
         if wrong:

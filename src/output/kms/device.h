@@ -45,6 +45,9 @@ class Device {
   Device& operator=(const Device&) = delete;
 
   Drm& drm() { return *drm_; }
+  // For objects that must be able to reach the device for as long as they
+  // live (a framebuffer's RmFB), whoever destroys them last.
+  std::shared_ptr<Drm> drm_ptr() const { return drm_; }
   const Caps& caps() const { return caps_; }
   const std::string& path() const { return path_; }
   dev_t dev() const { return dev_; }
@@ -61,7 +64,7 @@ class Device {
 
   std::unique_ptr<Session> session_;  // destroyed after drm_ (declared first)
   int session_device_id_ = -1;
-  std::unique_ptr<Drm> drm_;
+  std::shared_ptr<Drm> drm_;  // framebuffers hold it too (framebuffer.h)
   Caps caps_;
   std::string path_;
   std::string access_;

@@ -33,8 +33,11 @@ void close_handles(Drm& drm, const std::array<uint32_t, 4>& handles, uint32_t n,
 
 }  // namespace
 
-Result<std::shared_ptr<Framebuffer>> Framebuffer::import(Drm& drm, const buffer::Dmabuf& d, bool addfb2_modifiers,
-                                                         FramebufferCounters* counters) {
+Result<std::shared_ptr<Framebuffer>> Framebuffer::import(std::shared_ptr<Drm> device, const buffer::Dmabuf& d,
+                                                         bool addfb2_modifiers,
+                                                         std::shared_ptr<FramebufferCounters> shared_counters) {
+  Drm& drm = *device;
+  FramebufferCounters* counters = shared_counters.get();
   // Which AddFB2: a device that reports ADDFB2_MODIFIERS = 0 (virtio-gpu,
   // many simple display controllers) rejects the DRM_MODE_FB_MODIFIERS flag
   // outright. For such a device the layout is implicit — whatever the driver
@@ -72,7 +75,10 @@ Result<std::shared_ptr<Framebuffer>> Framebuffer::import(Drm& drm, const buffer:
     return Error{err, fmt::format("{} {}x{} {} {}", with_modifiers ? "drmModeAddFB2WithModifiers" : "drmModeAddFB2",
                                   d.width, d.height, format_name(d.format), modifier_name(d.modifier))};
   if (counters != nullptr) counters->created++;
-  return std::shared_ptr<Framebuffer>(new Framebuffer(drm, id, d.width, d.height, d.format, counters));
+  return std::shared_ptr<Framebuffer>(new Framebuffer(std::move(device), id,
+                                                         FbLayout{d.width, d.height, d.format, d.modifier,
+                                                                  d.num_planes, pitches, offsets},
+                                                         std::move(shared_counters)));
 }
 
 Framebuffer::~Framebuffer() {

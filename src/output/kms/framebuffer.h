@@ -13,8 +13,13 @@
 // must be, and exactly once). The framebuffer lives until drmModeRmFB in the
 // destructor — which must not run while a plane still shows it or a commit
 // in flight refers to it: owners keep a shared_ptr per use.
+//
+// The framebuffer holds the device (a shared_ptr to its kms::Drm) and its
+// counters: however the owners are torn down, RmFB always reaches the
+// device the ID belongs to, never a freed one.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <memory>
 
@@ -31,12 +36,23 @@ struct FramebufferCounters {
   uint64_t gem_handles_closed = 0;
 };
 
+// What a plane needs to know about a framebuffer's memory: two
+// framebuffers with equal layouts look the same to a TEST_ONLY commit.
+struct FbLayout {
+  uint32_t width = 0, height = 0, format = 0;
+  uint64_t modifier = 0;
+  uint32_t num_planes = 0;
+  std::array<uint32_t, 4> pitches{}, offsets{};
+  bool operator==(const FbLayout&) const = default;
+};
+
 class Framebuffer {
  public:
   // `addfb2_modifiers`: the device's DRM_CAP_ADDFB2_MODIFIERS. `counters`
-  // (optional) must outlive the framebuffer.
-  static Result<std::shared_ptr<Framebuffer>> import(Drm& drm, const buffer::Dmabuf& d, bool addfb2_modifiers,
-                                                     FramebufferCounters* counters = nullptr);
+  // is optional.
+  static Result<std::shared_ptr<Framebuffer>> import(std::shared_ptr<Drm> drm, const buffer::Dmabuf& d,
+                                                     bool addfb2_modifiers,
+                                                     std::shared_ptr<FramebufferCounters> counters = nullptr);
   ~Framebuffer();
   Framebuffer(const Framebuffer&) = delete;
   Framebuffer& operator=(const Framebuffer&) = delete;
@@ -45,14 +61,18 @@ class Framebuffer {
   uint32_t width() const { return width_; }
   uint32_t height() const { return height_; }
   uint32_t format() const { return format_; }
+  const FbLayout& layout() const { return layout_; }
 
  private:
-  Framebuffer(Drm& drm, uint32_t id, uint32_t w, uint32_t h, uint32_t format, FramebufferCounters* counters)
-      : drm_(&drm), id_(id), width_(w), height_(h), format_(format), counters_(counters) {}
-  Drm* drm_;
+  Framebuffer(std::shared_ptr<Drm> drm, uint32_t id, const FbLayout& layout,
+              std::shared_ptr<FramebufferCounters> counters)
+      : drm_(std::move(drm)), id_(id), width_(layout.width), height_(layout.height), format_(layout.format),
+        layout_(layout), counters_(std::move(counters)) {}
+  std::shared_ptr<Drm> drm_;
   uint32_t id_;
   uint32_t width_, height_, format_;
-  FramebufferCounters* counters_;
+  FbLayout layout_;
+  std::shared_ptr<FramebufferCounters> counters_;
 };
 
 }  // namespace zc::output::kms

@@ -17,11 +17,11 @@
 #include <xf86drmMode.h>
 
 #include <memory>
-#include <optional>
 #include <string>
 
 #include "common/result.h"
 #include "output/kms/device.h"
+#include "output/kms/modes.h"
 #include "output/output.h"
 
 namespace zc::output {
@@ -38,23 +38,4 @@ Result<std::unique_ptr<Output>> create_kms(wl_event_loop* loop, const KmsConfig&
 Result<std::unique_ptr<Output>> create_kms(wl_event_loop* loop, std::shared_ptr<kms::Device> device,
                                            const KmsConfig& config);
 
-namespace kms {
-
-struct ModeRequest {
-  uint32_t width = 0, height = 0;
-  std::optional<double> hz;
-};
-// "3840x2160" or "3840x2160@60" (or @59.94); nullopt if malformed.
-std::optional<ModeRequest> parse_mode_request(const std::string& text);
-// Refresh rate in mHz, from the pixel clock and the total (blanking
-// included) size: 3840x2160@60 = 60000.
-uint32_t refresh_mhz(const drmModeModeInfo& m);
-std::string mode_name(const drmModeModeInfo& m);  // "3840x2160@60.00"
-// The connector's preferred mode when `request` is empty, else the mode of
-// that size (and refresh within 0.5 Hz), preferred first. Error text lists
-// what the connector offers.
-Result<drmModeModeInfo> pick_mode(const std::vector<drmModeModeInfo>& modes, const std::string& request,
-                                  const std::string& connector_name);
-
-}  // namespace kms
 }  // namespace zc::output

@@ -5,33 +5,13 @@
 #include <cerrno>
 #include <memory>
 
-#include "output/kms/drm.h"
+#include "output/kms/drm_ptr.h"
 
 namespace zc::output::kms {
 namespace {
 
-// libdrm returns objects allocated with malloc; each gets its matching free.
-template <typename T, void (*Free)(T*)>
-struct Deleter {
-  void operator()(T* p) const { Free(p); }
-};
-using ResPtr = std::unique_ptr<drmModeRes, Deleter<drmModeRes, drmModeFreeResources>>;
-using ConnPtr = std::unique_ptr<drmModeConnector, Deleter<drmModeConnector, drmModeFreeConnector>>;
-using EncPtr = std::unique_ptr<drmModeEncoder, Deleter<drmModeEncoder, drmModeFreeEncoder>>;
-using CrtcPtr = std::unique_ptr<drmModeCrtc, Deleter<drmModeCrtc, drmModeFreeCrtc>>;
-using PlaneResPtr = std::unique_ptr<drmModePlaneRes, Deleter<drmModePlaneRes, drmModeFreePlaneResources>>;
-using PlanePtr = std::unique_ptr<drmModePlane, Deleter<drmModePlane, drmModeFreePlane>>;
-using PropsPtr = std::unique_ptr<drmModeObjectProperties, Deleter<drmModeObjectProperties, drmModeFreeObjectProperties>>;
-using PropPtr = std::unique_ptr<drmModePropertyRes, Deleter<drmModePropertyRes, drmModeFreeProperty>>;
-using BlobPtr = std::unique_ptr<drmModePropertyBlobRes, Deleter<drmModePropertyBlobRes, drmModeFreePropertyBlob>>;
-using AtomicPtr = std::unique_ptr<drmModeAtomicReq, Deleter<drmModeAtomicReq, drmModeAtomicFree>>;
-
-// libdrm reports failure as -1 with errno, or as -errno: normalise to errno.
-int err(int ret) {
-  if (ret == 0) return 0;
-  if (ret < -1) return -ret;
-  return errno != 0 ? errno : EIO;
-}
+// libdrm's status, as errno (see drm_errno).
+int err(int ret) { return drm_errno(ret, errno); }
 int null_err() { return errno != 0 ? errno : ENOENT; }
 
 // drmHandleEvent calls a plain C function; the std::function to forward to
@@ -40,12 +20,7 @@ thread_local const std::function<void(const FlipEvent&)>* t_on_flip = nullptr;
 
 void on_flip2(int, unsigned int sequence, unsigned int sec, unsigned int usec, unsigned int crtc_id, void* data) {
   if (t_on_flip == nullptr) return;
-  FlipEvent e;
-  e.crtc_id = crtc_id;
-  e.sequence = sequence;
-  e.time_ns = uint64_t{sec} * 1'000'000'000ull + uint64_t{usec} * 1000ull;
-  e.user_data = reinterpret_cast<uintptr_t>(data);
-  (*t_on_flip)(e);
+  (*t_on_flip)(to_flip_event(sequence, sec, usec, crtc_id, data));
 }
 
 class RealDrm final : public Drm {
@@ -55,11 +30,9 @@ class RealDrm final : public Drm {
   int fd() const override { return fd_.get(); }
 
   std::string driver_name() override {
-    drmVersionPtr v = drmGetVersion(fd());
-    if (v == nullptr) return "unknown";
-    std::string name(v->name, static_cast<size_t>(v->name_len));
-    drmFreeVersion(v);
-    return name;
+    DrmVersionPtr v{drmGetVersion(fd())};
+    if (!v) return "unknown";
+    return std::string(v->name, static_cast<size_t>(v->name_len));
   }
   int get_cap(uint64_t cap, uint64_t& value) override { return err(drmGetCap(fd(), cap, &value)); }
   int set_client_cap(uint64_t cap, uint64_t value) override { return err(drmSetClientCap(fd(), cap, value)); }
@@ -68,11 +41,9 @@ class RealDrm final : public Drm {
 
   int resources(Resources& out) override {
     errno = 0;
-    ResPtr r{drmModeGetResources(fd())};
+    DrmResPtr r{drmModeGetResources(fd())};
     if (!r) return null_err();
-    out.crtcs.assign(r->crtcs, r->crtcs + r->count_crtcs);
-    out.connectors.assign(r->connectors, r->connectors + r->count_connectors);
-    out.encoders.assign(r->encoders, r->encoders + r->count_encoders);
+    out = to_resources(*r);
     return 0;
   }
 
@@ -81,44 +52,31 @@ class RealDrm final : public Drm {
     // drmModeGetConnector (not ...Current) probes the connector: the mode
     // list is fresh. It can take a while on real hardware (EDID read), so
     // zcpipe calls it once per connector at start-up only.
-    ConnPtr c{drmModeGetConnector(fd(), id)};
+    DrmConnectorPtr c{drmModeGetConnector(fd(), id)};
     if (!c) return null_err();
-    out.id = c->connector_id;
-    out.type = c->connector_type;
-    out.type_id = c->connector_type_id;
-    out.connected = c->connection == DRM_MODE_CONNECTED;
-    out.encoder_id = c->encoder_id;
-    out.encoders.assign(c->encoders, c->encoders + c->count_encoders);
-    out.modes.assign(c->modes, c->modes + c->count_modes);
+    out = to_connector_info(*c);
     return 0;
   }
 
   int encoder(uint32_t id, EncoderInfo& out) override {
     errno = 0;
-    EncPtr e{drmModeGetEncoder(fd(), id)};
+    DrmEncoderPtr e{drmModeGetEncoder(fd(), id)};
     if (!e) return null_err();
-    out.id = e->encoder_id;
-    out.crtc_id = e->crtc_id;
-    out.possible_crtcs = e->possible_crtcs;
+    out = to_encoder_info(*e);
     return 0;
   }
 
   int crtc(uint32_t id, CrtcInfo& out) override {
     errno = 0;
-    CrtcPtr c{drmModeGetCrtc(fd(), id)};
+    DrmCrtcPtr c{drmModeGetCrtc(fd(), id)};
     if (!c) return null_err();
-    out.id = c->crtc_id;
-    out.fb_id = c->buffer_id;
-    out.x = c->x;
-    out.y = c->y;
-    out.mode_valid = c->mode_valid != 0;
-    out.mode = c->mode;
+    out = to_crtc_info(*c);
     return 0;
   }
 
   int plane_ids(std::vector<uint32_t>& out) override {
     errno = 0;
-    PlaneResPtr r{drmModeGetPlaneResources(fd())};
+    DrmPlaneResPtr r{drmModeGetPlaneResources(fd())};
     if (!r) return null_err();
     out.assign(r->planes, r->planes + r->count_planes);
     return 0;
@@ -126,23 +84,19 @@ class RealDrm final : public Drm {
 
   int plane(uint32_t id, PlaneInfo& out) override {
     errno = 0;
-    PlanePtr p{drmModeGetPlane(fd(), id)};
+    DrmPlanePtr p{drmModeGetPlane(fd(), id)};
     if (!p) return null_err();
-    out.id = p->plane_id;
-    out.crtc_id = p->crtc_id;
-    out.fb_id = p->fb_id;
-    out.possible_crtcs = p->possible_crtcs;
-    out.formats.assign(p->formats, p->formats + p->count_formats);
+    out = to_plane_info(*p);
     return 0;
   }
 
   int properties(uint32_t object, uint32_t type, std::vector<Property>& out) override {
     errno = 0;
-    PropsPtr props{drmModeObjectGetProperties(fd(), object, type)};
+    DrmPropsPtr props{drmModeObjectGetProperties(fd(), object, type)};
     if (!props) return null_err();
     out.clear();
     for (uint32_t i = 0; i < props->count_props; ++i) {
-      PropPtr p{drmModeGetProperty(fd(), props->props[i])};
+      DrmPropPtr p{drmModeGetProperty(fd(), props->props[i])};
       if (!p) continue;
       out.push_back(Property{p->prop_id, p->name, props->prop_values[i]});
     }
@@ -151,7 +105,7 @@ class RealDrm final : public Drm {
 
   int get_blob(uint32_t id, std::vector<uint8_t>& out) override {
     errno = 0;
-    BlobPtr b{drmModeGetPropertyBlob(fd(), id)};
+    DrmBlobPtr b{drmModeGetPropertyBlob(fd(), id)};
     if (!b) return null_err();
     const auto* data = static_cast<const uint8_t*>(b->data);
     out.assign(data, data + b->length);
@@ -187,7 +141,7 @@ class RealDrm final : public Drm {
   int destroy_dumb(uint32_t handle) override { return err(drmModeDestroyDumbBuffer(fd(), handle)); }
 
   int atomic_commit(std::span<const AtomicProp> props, uint32_t flags, uint64_t user_data) override {
-    AtomicPtr req{drmModeAtomicAlloc()};
+    DrmAtomicPtr req{drmModeAtomicAlloc()};
     if (!req) return ENOMEM;
     for (const AtomicProp& p : props)
       if (drmModeAtomicAddProperty(req.get(), p.object, p.property, p.value) < 0) return ENOMEM;

@@ -6,6 +6,12 @@
 //     closing an unknown handle fails (EINVAL);
 //   - framebuffers that need their handles open at AddFB2 time;
 //   - atomic requests recorded verbatim; TEST_ONLY refusals on demand;
+//   - the kernel's atomic rules, checked on every request (TEST_ONLY too) as
+//     libliftoff's mock does: a change of MODE_ID, ACTIVE or a connector's
+//     CRTC_ID needs DRM_MODE_ATOMIC_ALLOW_MODESET; a plane has FB_ID and
+//     CRTC_ID both or neither, and only on an active CRTC; an active CRTC
+//     needs a mode; TEST_ONLY with PAGE_FLIP_EVENT is refused. Each
+//     refusal is EINVAL and counted in rule_violations, with its rule;
 //   - at most one commit in flight: a second NONBLOCK commit gets EBUSY
 //     (and is counted as a violation), and EBUSY on demand;
 //   - page-flip events delivered through a pollable eventfd, when the test
@@ -76,6 +82,8 @@ class FakeDrm final : public Drm {
   bool hold_flips = true;    // true: flips complete only when complete_flips() is called
   uint32_t initial_fb = 0;   // a framebuffer on the CRTC before we start (a console)
   bool refuse_24bpp_dumb = true;
+  std::set<std::string> hidden_props;  // property names the driver lacks
+  std::function<void(const FakeDrm&)> on_destroy;  // the device closes: what is left
 
   // ---- what happened
   struct Commit {
@@ -115,11 +123,18 @@ class FakeDrm final : public Drm {
     ino_t object;
   };
   std::map<uint32_t, Fb> fbs;
+  // The committed state (what the kernel holds), as the rules need it.
   uint32_t plane_fb = 0;  // what the primary plane shows
+  uint32_t plane_crtc = 0;
   bool crtc_active = false;
+  uint32_t crtc_mode_blob = 0;
+  uint32_t conn_crtc = 0;
+  int rule_violations = 0;
+  std::vector<std::string> violated;  // which rule, per refusal
 
   FakeDrm() : event_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
   ~FakeDrm() override {
+    if (on_destroy) on_destroy(*this);
     ::close(event_fd_);
     for (auto& [h, fd] : dumb_fds_) ::close(fd);
   }
@@ -130,9 +145,16 @@ class FakeDrm final : public Drm {
     fbs[id] = Fb{modes[0].hdisplay, modes[0].vdisplay, DRM_FORMAT_XRGB8888, 0};
     initial_fb = id;
     plane_fb = id;
+    plane_crtc = kCrtc;
     crtc_active = true;
+    conn_crtc = kCrtc;
+    kernel_mode_blob(modes[0]);
   }
 
+  // Blobs the program created and has not destroyed.
+  size_t blob_count() const {
+    return blobs_.size() - kernel_blobs_.size() - blobs_.count(kInFormatsBlob);
+  }
   size_t open_handles() const { return handle_to_object_.size(); }
   size_t pending_flips() const { return pending_.size(); }
   bool in_flight() const { return !pending_.empty() || !ready_.empty(); }
@@ -231,6 +253,7 @@ class FakeDrm final : public Drm {
     } else {
       return ENOENT;
     }
+    std::erase_if(out, [this](const Property& p) { return hidden_props.count(p.name) != 0; });
     return 0;
   }
   int get_blob(uint32_t id, std::vector<uint8_t>& out) override {
@@ -329,6 +352,11 @@ class FakeDrm final : public Drm {
     for (const auto& p : c.props)
       if (p.object == kPrimary && p.property == kFbId && p.value != 0 && fbs.count(static_cast<uint32_t>(p.value)) == 0)
         return EINVAL;  // no such framebuffer
+    if (const char* rule = check_rules(c)) {
+      rule_violations++;
+      violated.push_back(rule);
+      return EINVAL;
+    }
     if ((flags & DRM_MODE_ATOMIC_TEST_ONLY) != 0) {
       test_commits.push_back(std::move(c));
       return reject_test_only;
@@ -343,9 +371,12 @@ class FakeDrm final : public Drm {
       overlapping_commits++;
       return EBUSY;
     }
-    const uint64_t fb = c.value(kPrimary, kFbId);
-    if (fb != UINT64_MAX) plane_fb = static_cast<uint32_t>(fb);
-    if (c.has(kCrtc, kCrtcActive)) crtc_active = c.value(kCrtc, kCrtcActive) != 0;
+    const State next = apply(c);
+    plane_fb = next.plane_fb;
+    plane_crtc = next.plane_crtc;
+    crtc_active = next.active;
+    crtc_mode_blob = next.mode_blob;
+    conn_crtc = next.conn_crtc;
     commits.push_back(std::move(c));
     ops.push_back("commit");
     if ((flags & DRM_MODE_PAGE_FLIP_EVENT) != 0) queue_event(user_data);
@@ -357,7 +388,14 @@ class FakeDrm final : public Drm {
     set_crtcs.push_back(SetCrtc{crtc, fb, std::vector<uint32_t>(connectors.begin(), connectors.end()),
                                 mode != nullptr, mode != nullptr ? *mode : drmModeModeInfo{}});
     plane_fb = fb;
+    plane_crtc = fb != 0 ? crtc : 0;
     crtc_active = fb != 0;
+    conn_crtc = fb != 0 && !connectors.empty() ? crtc : 0;
+    // The legacy call makes a mode blob of the kernel's own (not the
+    // caller's: those live until the caller destroys them).
+    if (kernel_blobs_.erase(crtc_mode_blob) != 0) blobs_.erase(crtc_mode_blob);
+    crtc_mode_blob = 0;
+    if (mode != nullptr && fb != 0) kernel_mode_blob(*mode);
     ops.push_back("setcrtc " + std::to_string(fb));
     return 0;
   }
@@ -402,6 +440,45 @@ class FakeDrm final : public Drm {
 
  private:
   static constexpr uint32_t kInFormatsBlob = 900;
+
+  void kernel_mode_blob(const drmModeModeInfo& m) {
+    create_blob(&m, sizeof m, crtc_mode_blob);
+    kernel_blobs_.insert(crtc_mode_blob);
+  }
+
+  struct State {
+    uint32_t plane_fb, plane_crtc;
+    bool active;
+    uint32_t mode_blob, conn_crtc;
+  };
+  // The committed state with the request's properties applied.
+  State apply(const Commit& c) const {
+    State n{plane_fb, plane_crtc, crtc_active, crtc_mode_blob, conn_crtc};
+    for (const auto& p : c.props) {
+      const auto v = static_cast<uint32_t>(p.value);
+      if (p.object == kPrimary && p.property == kFbId) n.plane_fb = v;
+      if (p.object == kPrimary && p.property == kPlaneCrtcId) n.plane_crtc = v;
+      if (p.object == kCrtc && p.property == kCrtcActive) n.active = p.value != 0;
+      if (p.object == kCrtc && p.property == kCrtcModeId) n.mode_blob = v;
+      if (p.object == kConnector && p.property == kConnCrtcId) n.conn_crtc = v;
+    }
+    return n;
+  }
+  // The first of the kernel's atomic rules the request breaks, or nullptr.
+  const char* check_rules(const Commit& c) const {
+    if ((c.flags & DRM_MODE_ATOMIC_TEST_ONLY) != 0 && (c.flags & DRM_MODE_PAGE_FLIP_EVENT) != 0)
+      return "TEST_ONLY with PAGE_FLIP_EVENT";
+    const State n = apply(c);
+    const bool modeset = n.active != crtc_active || n.mode_blob != crtc_mode_blob || n.conn_crtc != conn_crtc;
+    if (modeset && (c.flags & DRM_MODE_ATOMIC_ALLOW_MODESET) == 0) return "modeset without ALLOW_MODESET";
+    if (n.mode_blob != 0 && blobs_.count(n.mode_blob) == 0) return "MODE_ID is not a blob";
+    if (n.active && n.mode_blob == 0) return "active CRTC without a mode";
+    if ((n.plane_fb != 0) != (n.plane_crtc != 0)) return "plane with FB_ID but no CRTC_ID, or the reverse";
+    if (n.plane_fb != 0 && !n.active) return "plane enabled on an inactive CRTC";
+    if ((c.flags & DRM_MODE_PAGE_FLIP_EVENT) != 0 && !n.active) return "page-flip event from an inactive CRTC";
+    return nullptr;
+  }
+
   void queue_event(uint64_t user_data) {
     pending_.push_back(FlipEvent{kCrtc, 0, 0, user_data});
     if (!hold_flips) complete_flips();
@@ -414,6 +491,7 @@ class FakeDrm final : public Drm {
   std::map<uint32_t, int> dumb_fds_;
   std::set<ino_t> dumb_objects_;
   std::map<uint32_t, std::vector<uint8_t>> blobs_;
+  std::set<uint32_t> kernel_blobs_;
   std::deque<FlipEvent> pending_, ready_;
 };
 
