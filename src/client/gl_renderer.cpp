@@ -55,20 +55,35 @@ std::optional<GlFormat> gl_format(uint32_t fourcc) {
 // Below the header, pattern pixel (x, y) of frame n has red (x + 4n) mod 256,
 // green (y + 4n) mod 256, blue n mod 256 (buffer/pattern.cpp). Every value is
 // an integer below 2^24, exact in a highp float; dividing by 256 is exact
-// (a power of two), and k / 255.0 is converted back to the byte k.
+// (a power of two). The byte k is written as (k + 0.25) / 255: GLES converts
+// a colour c to round(c * 255), but some drivers truncate, and k / 255.0 is
+// not exact in binary, so llvmpipe wrote k - 1 for some odd k (measured in
+// the VM: checksums differed only in the red bytes of odd columns). With the
+// quarter, rounding and truncating both give k, and 255.25 / 255 clamps to 1.
+//
+// The pixel's position comes from a varying interpolated across the quad, not
+// from gl_FragCoord: llvmpipe hands the fragment shader gl_FragCoord with
+// about 11 significant bits (measured in the VM: from x = 1025 on, every odd
+// column read x + 1), while varyings are interpolated in full 32-bit floats.
 constexpr const char* kVertexShader = R"(
 attribute vec2 pos;
-void main() { gl_Position = vec4(pos, 0.0, 1.0); }
+uniform vec2 size;  // the buffer's width and height in pixels
+varying vec2 px;    // pixel coordinates: (x + 0.5, y + 0.5) at pixel (x, y)
+void main() {
+  px = (pos * 0.5 + 0.5) * size;
+  gl_Position = vec4(pos, 0.0, 1.0);
+}
 )";
 constexpr const char* kFragmentShader = R"(
 precision highp float;
 uniform float shift;  // (4 n) mod 256
 uniform float blue;   // n mod 256
 uniform float swap_rb;  // 1.0: the format stores R first (XBGR8888)
+varying vec2 px;
 float mod256(float v) { return v - 256.0 * floor(v * (1.0 / 256.0)); }
 void main() {
-  vec2 p = floor(gl_FragCoord.xy);  // pixel (column, memory row)
-  vec3 c = vec3(mod256(p.x + shift), mod256(p.y + shift), blue) / 255.0;
+  vec2 p = floor(px);  // pixel (column, memory row)
+  vec3 c = (vec3(mod256(p.x + shift), mod256(p.y + shift), blue) + 0.25) / 255.0;
   gl_FragColor = vec4(mix(c, c.bgr, swap_rb), 1.0);
 }
 )";
@@ -113,7 +128,7 @@ class GlRenderer final : public Renderer {
   EGLDisplay display_ = EGL_NO_DISPLAY;
   EGLContext context_ = EGL_NO_CONTEXT;
   GLuint program_ = 0;
-  GLint u_shift_ = -1, u_blue_ = -1, u_swap_ = -1;
+  GLint u_shift_ = -1, u_blue_ = -1, u_swap_ = -1, u_size_ = -1;
   std::string driver_;
   bool modifiers_ext_ = false;  // EGL_EXT_image_dma_buf_import_modifiers
   PFNEGLCREATEIMAGEKHRPROC create_image_ = nullptr;
@@ -246,6 +261,7 @@ Result<void> GlRenderer::make_program() {
   u_shift_ = glGetUniformLocation(program_, "shift");
   u_blue_ = glGetUniformLocation(program_, "blue");
   u_swap_ = glGetUniformLocation(program_, "swap_rb");
+  u_size_ = glGetUniformLocation(program_, "size");
   return {};
 }
 
@@ -358,6 +374,7 @@ Result<void> GlRenderer::render(buffer::Buffer& b, uint64_t n) {
     glUniform1f(u_shift_, static_cast<GLfloat>((n * 4) % 256));
     glUniform1f(u_blue_, static_cast<GLfloat>(n % 256));
     glUniform1f(u_swap_, (*t)->format.swap_rb ? 1.0f : 0.0f);
+    glUniform2f(u_size_, static_cast<GLfloat>(w), static_cast<GLfloat>(h));
     glVertexAttribPointer(0, 2, GL_FLOAT, GL_FALSE, 0, kQuad);
     glEnableVertexAttribArray(0);
     glDrawArrays(GL_TRIANGLE_STRIP, 0, 4);
