@@ -34,6 +34,9 @@ int main(int argc, char** argv) {
   app.add_option("-D,--device", cfg.allocator.device_path, "DRM node for the GBM allocator (default: from dmabuf feedback)");
   app.add_option("--render", render, "full: draw every pixel; header: only the frame number rows; none: no drawing")
       ->check(CLI::IsMember({"full", "header", "none"}))->capture_default_str();
+  std::string renderer = "cpu";
+  app.add_option("--renderer", renderer, "cpu: the CPU writes every pixel | gl: the GPU draws (EGL on GBM; dmabuf transport) | auto: gl where it works, else cpu")
+      ->check(CLI::IsMember({"cpu", "gl", "auto"}))->capture_default_str();
   app.add_flag("--no-checksum", no_checksum, "Do not checksum rendered frames");
   app.add_flag("--no-ledger", no_ledger, "Do not sample per-frame counters (to measure the ledger's own overhead)");
   app.add_option("--timeout", cfg.timeout_ms, "Milliseconds to wait for the compositor before giving up")
@@ -52,6 +55,8 @@ int main(int argc, char** argv) {
         // (zcpipe-demo, which does, always refuses).
         if (app.count("--warmup") > 0) apps::check_frames_after_warmup(cfg.frames, cfg.warmup);
         apps::check_output_path("--stats", stats_path);
+        if (renderer == "gl" && transport != "dmabuf")
+          throw CLI::ValidationError("--renderer", "gl draws into dma-bufs: it needs --transport dmabuf, not " + transport);
       });
       st >= 0)
     return st;
@@ -65,6 +70,9 @@ int main(int argc, char** argv) {
   cfg.allocator.choice = *buffer::allocator_choice_from_name(allocator);
   cfg.render = render == "full" ? client::Render::full : render == "header" ? client::Render::header : client::Render::none;
   cfg.checksum = !no_checksum;
+  cfg.renderer = renderer == "gl" ? client::RendererChoice::gl
+                 : renderer == "auto" ? client::RendererChoice::automatic
+                                      : client::RendererChoice::cpu;
   cfg.progress = progress;
 
   auto ledger = stats::FrameLedger::create("client");

@@ -72,6 +72,8 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "gbm", "udmabuf", "memfd"}))->capture_default_str();
   app.add_option("--render", o.render, "full | header (only the frame number rows) | none (no drawing: measures delivery alone)")
       ->check(CLI::IsMember({"full", "header", "none"}))->capture_default_str();
+  app.add_option("--renderer", o.renderer, "Who draws the client's frames: cpu | gl (the GPU, EGL on GBM; dmabuf only) | auto")
+      ->check(CLI::IsMember({"cpu", "gl", "auto"}))->capture_default_str();
   apps::add_switch(app, "verify", verify, "Checksum every shown frame against the rendered one");
   std::string report_dir;
   app.add_option("--report", report_dir, "Write DIR/report.html (open it in a browser) and DIR/run.json");
@@ -89,6 +91,8 @@ int main(int argc, char** argv) {
         apps::check_frames_after_warmup(o.frames, o.warmup);
         apps::check_output_path("--json", json_path);
         apps::check_output_path("--report", report_dir, true);
+        if (o.renderer == "gl" && transport != "dmabuf")
+          throw CLI::ValidationError("--renderer", "gl draws into dma-bufs: it needs --transport dmabuf, not " + transport);
       });
       st >= 0)
     return st;

@@ -31,6 +31,9 @@ class Allocator {
   virtual std::string name() const = 0;          // "gbm", "udmabuf", "memfd"
   virtual std::string description() const = 0;   // one line for the run's output
   virtual Kind kind() const = 0;
+  // The DRM node the buffers were allocated on (gbm), empty otherwise: a GL
+  // renderer opens EGL on the same device, so it can import them.
+  virtual std::string device_path() const { return {}; }
 };
 
 enum class AllocatorChoice { automatic, gbm, udmabuf, memfd };

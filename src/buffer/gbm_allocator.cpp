@@ -104,6 +104,7 @@ class GbmAllocator final : public Allocator {
                        gbm_device_get_backend_name(device_->dev));
   }
   Kind kind() const override { return Kind::dmabuf; }
+  std::string device_path() const override { return device_->path; }
 
  private:
   std::shared_ptr<GbmDevice> device_;

@@ -38,5 +38,10 @@ std::optional<uint32_t> decode_pattern(const ConstPixelView& v);
 // 64-bit checksum of the visible bytes (rows of width * bpp, padding
 // excluded). Reads the frame; it does not copy it.
 uint64_t checksum(const ConstPixelView& v);
+// The checksum render_pattern(v, n) gives a frame of this size and format,
+// computed without a frame: for a renderer whose pixels the CPU must not
+// read (a GPU drew them), what the compositor's checksum of the shown buffer
+// must equal.
+uint64_t pattern_checksum(uint32_t width, uint32_t height, uint32_t format, uint64_t n);
 
 }  // namespace zc::buffer

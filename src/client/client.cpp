@@ -9,7 +9,7 @@
 #include <cstring>
 #include <vector>
 
-#include "buffer/pattern.h"
+#include "client/gl_renderer.h"
 #include "common/clock.h"
 #include "common/format.h"
 #include "common/log.h"
@@ -57,6 +57,7 @@ struct Client::Impl {
   bool configured = false;
   bool closed = false;
   std::unique_ptr<Renderer> renderer;
+  std::string renderer_reason;  // --renderer auto: why this one
   std::unique_ptr<transport::Transport> transport;
   // Frames whose presentation feedback is outstanding. Reused once the
   // feedback arrived: the pool grows to the most ever in flight (a few),
@@ -80,6 +81,7 @@ struct Client::Impl {
   T* bind(const wl_interface& iface, uint32_t max_version);
   Result<void> setup_window();
   Result<void> dispatch(const char* waiting_for);
+  Result<void> choose_renderer();
 
   // The steps of one frame, in order.
   Result<transport::Slot*> wait_for_free_buffer();
@@ -267,7 +269,13 @@ Result<std::unique_ptr<Client>> Client::create(const ClientConfig& config, stats
   if (impl->cfg.format == 0) impl->cfg.format = DRM_FORMAT_XRGB8888;
   if (impl->cfg.buffers < 2) return Error{EINVAL, "need at least 2 buffers"};
   impl->ledger = ledger;
-  impl->renderer = make_cpu_renderer(config.render);
+  if (config.renderer == RendererChoice::gl) {
+    // Fail before connecting: the reasons gl cannot work here need no compositor.
+    if (config.transport != Transport::dmabuf)
+      return Error{EINVAL, fmt::format("--renderer gl draws into dma-bufs: it needs --transport dmabuf, not {}",
+                                       transport_name(config.transport))};
+    if (auto r = check_drm_device(); !r) return r.error();
+  }
   if (auto r = impl->connect(); !r) return r.error();
 
   Impl* c = impl.get();
@@ -287,6 +295,7 @@ Result<std::unique_ptr<Client>> Client::create(const ClientConfig& config, stats
   if (!t) return t.error();
   c->transport = std::move(t.value());
   log::info("allocator: {}", c->transport->allocator().description());
+  if (auto r = c->choose_renderer(); !r) return r.error();
 
   if (auto r = c->setup_window(); !r) return r.error();
   const Renderer& renderer = *c->renderer;
@@ -295,6 +304,43 @@ Result<std::unique_ptr<Client>> Client::create(const ClientConfig& config, stats
       !r)
     return r.error();
   return std::unique_ptr<Client>(new Client(std::move(impl)));
+}
+
+// --renderer: gl needs the ring's buffers to be dma-bufs on a DRM device
+// (the dmabuf transport with the gbm allocator) and EGL on that device's GBM;
+// auto takes gl when all of that works and says why not otherwise.
+Result<void> Client::Impl::choose_renderer() {
+  const RendererChoice want = cfg.renderer;
+  if (want != RendererChoice::cpu) {
+    const std::string device = transport->allocator().device_path();
+    Result<std::unique_ptr<Renderer>> gl = Error{ENOTSUP, ""};
+    if (cfg.transport != Transport::dmabuf)
+      gl = Error{ENOTSUP, fmt::format("the {} transport hands over pixels the CPU copies; only dma-bufs can be GL render targets",
+                                      transport_name(cfg.transport))};
+    else if (device.empty())
+      gl = Error{ENODEV, fmt::format("the ring's buffers are {} buffers, not GBM buffers on a DRM device",
+                                     transport->allocator().name())};
+    else
+      gl = make_gl_renderer(device, cfg.render);
+    if (gl) {
+      renderer = std::move(gl.value());
+      renderer_reason = fmt::format("EGL on the GBM device {} works", device);
+    } else if (want == RendererChoice::gl) {
+      return Error{0, "--renderer gl: " + gl.error().message()};
+    } else {
+      renderer_reason = gl.error().message();
+    }
+  }
+  if (renderer == nullptr) {
+    renderer = make_cpu_renderer(cfg.render);
+    if (renderer_reason.empty()) renderer_reason = "--renderer cpu";
+  }
+  // One line, shown without --verbose: which renderer, which GL driver, why.
+  if (renderer->driver().empty())
+    log::info("renderer: {} ({})", renderer->name(), renderer_reason);
+  else
+    log::info("renderer: {}, GL_RENDERER {} ({})", renderer->name(), renderer->driver(), renderer_reason);
+  return {};
 }
 
 // ------------------------------------------------------------- one frame
@@ -312,10 +358,10 @@ Result<void> Client::Impl::render(transport::Slot& slot, uint64_t n) {
   buffer::Buffer& b = *slot.buffer;
   if (auto r = renderer->render(b, n); !r) return r;
   if (cfg.checksum && ledger != nullptr) {
-    auto px = b.map(true);  // already mapped at allocation: returns the same mapping
-    if (!px) return px.error();
-    const uint64_t sum = buffer::checksum({px->data(), b.width(), b.height(), b.stride(), b.format()});
-    if (stats::FrameRecord* r = ledger->record(n)) r->notes.set_checksum(sum);
+    auto sum = renderer->checksum(b, n);
+    if (!sum) return sum.error();
+    if (*sum)
+      if (stats::FrameRecord* r = ledger->record(n)) r->notes.set_checksum(**sum);
   }
   return {};
 }
@@ -415,6 +461,10 @@ nlohmann::json Client::report() const {
   if (auto s = t.scanout_tranche()) j["dmabuf_scanout_tranche"] = *s;
   j["render"] = c.cfg.render == Render::full ? "full" : c.cfg.render == Render::header ? "header" : "none";
   if (first != nullptr) j["modifier"] = modifier_name(first->desc().modifier);
+  j["renderer_requested"] = renderer_choice_name(c.cfg.renderer);
+  j["renderer"] = c.renderer != nullptr ? c.renderer->name() : "";
+  j["renderer_reason"] = c.renderer_reason;
+  j["gl_renderer"] = c.renderer != nullptr && !c.renderer->driver().empty() ? nlohmann::json(c.renderer->driver()) : nlohmann::json();
   return j;
 }
 

@@ -33,6 +33,7 @@ struct ClientConfig {
   uint32_t warmup = 3;  // frames excluded from summaries (pages faulting in)
   buffer::AllocatorRequest allocator;
   Render render = Render::full;
+  RendererChoice renderer = RendererChoice::cpu;  // --renderer: who draws (client/renderer.h)
   bool checksum = true;  // checksum each rendered frame (to compare with the display)
   int timeout_ms = 10000;  // longest wait for the compositor
   bool progress = false;   // live progress line on stderr

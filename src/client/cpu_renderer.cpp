@@ -56,11 +56,27 @@ class CpuRenderer final : public Renderer {
     return {};
   }
 
+  // The CPU wrote the frame: read it back (the mapping made at allocation).
+  Result<std::optional<uint64_t>> checksum(buffer::Buffer& b, uint64_t) override {
+    auto px = b.map(true);
+    if (!px) return px.error();
+    return std::optional<uint64_t>{buffer::checksum({px->data(), b.width(), b.height(), b.stride(), b.format()})};
+  }
+
  private:
   Render mode_;
 };
 
 }  // namespace
+
+const char* renderer_choice_name(RendererChoice c) {
+  switch (c) {
+    case RendererChoice::cpu: return "cpu";
+    case RendererChoice::gl: return "gl";
+    case RendererChoice::automatic: break;
+  }
+  return "auto";
+}
 
 std::unique_ptr<Renderer> make_cpu_renderer(Render mode) { return std::make_unique<CpuRenderer>(mode); }
 

@@ -1,8 +1,8 @@
 // The renderer: how the client draws a frame into a buffer of the ring.
 // The transport (transport/transport.h) only moves the buffer; it does not
-// know how its pixels were drawn. Today the CPU draws them (CpuRenderer); a
-// GL renderer (EGL on the GBM device, the buffer bound as an EGLImage) plugs
-// in beside it through the same interface.
+// know how its pixels were drawn. The CPU draws them (CpuRenderer, below), or
+// the GPU does (GlRenderer, client/gl_renderer.h: EGL on the GBM device, each
+// buffer bound as an EGLImage), through the same interface.
 //
 // The renderer also has a say in how buffers are allocated: a CPU writes rows
 // one after another, so it can only draw into LINEAR buffers, while a GPU can
@@ -12,6 +12,8 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "buffer/buffer.h"
@@ -28,7 +30,9 @@ enum class Render {
 class Renderer {
  public:
   virtual ~Renderer() = default;
-  virtual const char* name() const = 0;  // "cpu"
+  virtual const char* name() const = 0;  // "cpu", "gl"
+  // The GL driver that draws (GL_RENDERER, e.g. "llvmpipe (LLVM 15.0.6, 256 bits)"); empty for the CPU.
+  virtual std::string driver() const { return {}; }
 
   // Of the modifiers the compositor accepts for the frame's format (one
   // linux-dmabuf feedback tranche), the ones to allocate with (empty: no
@@ -39,7 +43,20 @@ class Renderer {
   // Draws frame `frame` (the numbered pattern of buffer/pattern.h) into `b`,
   // a buffer of the ring the compositor is not reading.
   virtual Result<void> render(buffer::Buffer& b, uint64_t frame) = 0;
+
+  // The checksum (buffer/pattern.h) of what render() drew into `b`, for the
+  // compositor to compare with what it showed; nullopt when it is not known
+  // (a GL renderer drawing only the header rows leaves the rest undefined).
+  virtual Result<std::optional<uint64_t>> checksum(buffer::Buffer& b, uint64_t frame) = 0;
 };
+
+// --renderer: who draws the frames.
+enum class RendererChoice {
+  cpu,   // the CPU writes every pixel through a mapping
+  gl,    // the GPU draws with GLES into the dma-bufs (EGL on GBM); an error where it cannot
+  automatic,  // gl where EGL on GBM works with the dmabuf transport, else cpu
+};
+const char* renderer_choice_name(RendererChoice c);
 
 // The CPU renderer: writes the pattern through the buffer's mapping (made
 // once, at allocation), every pixel or only the header rows as `mode` says.

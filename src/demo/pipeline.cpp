@@ -114,6 +114,8 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
   run["format"] = client.value("format", o.format);
   run["frame_bytes"] = client.value("frame_bytes", 0);
   run["render"] = client.value("render", o.render);
+  run["renderer"] = client.value("renderer", o.renderer);
+  run["gl_renderer"] = client.contains("gl_renderer") ? client["gl_renderer"] : json();
   run["frames_requested"] = o.frames;
   run["frames_presented"] = client.value("frames_presented", 0);
   run["frames_zero_copy"] = client.value("frames_zero_copy", 0);
@@ -348,7 +350,7 @@ Result<json> run_pipeline(const RunOptions& o) {
                                    "--size", fmt::format("{}x{}", o.width, o.height),
                                    "--format", o.format, "--frames", std::to_string(o.frames),
                                    "--warmup", std::to_string(o.warmup), "--allocator", o.allocator,
-                                   "--render", o.render, "--stats", client_stats,
+                                   "--render", o.render, "--renderer", o.renderer, "--stats", client_stats,
                                    "--transport", o.transport, "--chunk", std::to_string(o.chunk)};
   if (!o.verify) args.emplace_back("--no-checksum");
   if (!o.ledger) args.emplace_back("--no-ledger");
@@ -408,7 +410,8 @@ std::string format_run(const json& run) {
   out += fmt::format("transport {} · output {} {}x{} {} · {} {} · allocator: {}\n", run["transport"].get<std::string>(),
                      run["output"].get<std::string>(), run["width"].get<uint32_t>(), run["height"].get<uint32_t>(),
                      refresh > 0 ? fmt::format("@{:g} Hz", refresh) : std::string("unpaced"),
-                     run["format"].get<std::string>(), fmt::format("render: {}", run.value("render", "full")),
+                     run["format"].get<std::string>(), fmt::format("render: {} by {}{}", run.value("render", "full"), run.value("renderer", "cpu"),
+                                 run["gl_renderer"].is_string() ? " (" + run["gl_renderer"].get<std::string>() + ")" : ""),
                      run["allocator_description"].get<std::string>());
   out += fmt::format("frames: {}/{} presented, {} zero-copy, {} discarded", run["frames_presented"].get<uint64_t>(),
                      run["frames_requested"].get<uint64_t>(), run["frames_zero_copy"].get<uint64_t>(),

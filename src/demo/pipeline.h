@@ -25,6 +25,7 @@ struct RunOptions {
   bool verify = true;
   std::string allocator = "auto";
   std::string render = "full";
+  std::string renderer = "cpu";  // --renderer of the client: cpu | gl | auto
   uint32_t chunk = 64 * 1024;
   bool ledger = true;       // per-frame accounting in both processes
   int64_t trace_frame = -1;  // record one frame's syscalls and steps (--explain)

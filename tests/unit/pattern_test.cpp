@@ -95,6 +95,19 @@ TEST_P(PatternRoundTrip, ChecksumSeesOneChangedVisibleByte) {
   EXPECT_NE(checksum(f.cview()), before);
 }
 
+// The gl renderer's checksum is computed without reading the GPU's pixels:
+// it must equal the checksum of the frame the CPU draws, for every frame
+// (the bar and the gradients move with n) and not for a neighbour.
+TEST_P(PatternRoundTrip, ChecksumWithoutAFrameEqualsTheRenderedFramesChecksum) {
+  const Geometry g = GetParam();
+  for (uint64_t n : {uint64_t{0}, uint64_t{1}, uint64_t{63}, uint64_t{1000}, uint64_t{0xffffffff}}) {
+    Frame f(g.width, g.height, g.format, g.padding, 0x77);
+    render_pattern(f.view(), n);
+    EXPECT_EQ(pattern_checksum(g.width, g.height, g.format, n), checksum(f.cview())) << "frame " << n;
+    EXPECT_NE(pattern_checksum(g.width, g.height, g.format, n + 1), checksum(f.cview())) << "frame " << n;
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Geometries, PatternRoundTrip,
                          ::testing::Values(Geometry{64, 32, DRM_FORMAT_XRGB8888, 0},
                                            Geometry{640, 480, DRM_FORMAT_XRGB8888, 64},

@@ -1,0 +1,85 @@
+// --renderer cpu|gl|auto on a host without a DRM device: auto falls back to
+// the CPU and the run's JSON says so; gl fails with one line naming why, and
+// gl with a copying transport is a usage error (exit 2). The gl renderer
+// itself runs in the vm suite, where there is a DRM device.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "harness.h"
+
+namespace zct {
+namespace {
+
+bool host_has_drm_device() {
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator("/dev/dri", ec)) {
+    (void)e;
+    return true;
+  }
+  return false;
+}
+
+struct Outcome {
+  Exit exit;
+  std::vector<std::string> err_lines;
+};
+
+Outcome run(const TempDir& dir, std::vector<std::string> argv) {
+  SpawnOptions s;
+  s.argv = std::move(argv);
+  s.env["XDG_RUNTIME_DIR"] = dir.path();
+  s.stdout_path = dir / "stdout";
+  s.stderr_path = dir / "stderr";
+  Process p(s);
+  Outcome o;
+  o.exit = p.wait_or_kill(100s);
+  o.err_lines = lines_of(read_file(dir / "stderr"));
+  return o;
+}
+
+void expect_one_line_naming(const Outcome& o, const std::vector<std::string>& words) {
+  ASSERT_EQ(o.err_lines.size(), 1u) << "expected one error line";
+  for (const auto& w : words) EXPECT_NE(o.err_lines[0].find(w), std::string::npos) << o.err_lines[0];
+}
+
+TEST(Renderer, AutoFallsBackToCpuWithoutADrmDeviceAndTheJsonSaysSo) {
+  if (host_has_drm_device()) GTEST_SKIP() << "this host has a DRM device: auto may pick gl";
+  TempDir dir;
+  const Outcome o = run(dir, {demo_path(), "--quiet", "--json", dir / "run.json", "--renderer", "auto", "--output",
+                              "headless", "--frames", "5", "--size", "320x240"});
+  EXPECT_TRUE(o.exit.ok()) << o.exit.describe();
+  const json doc = read_json(dir / "run.json");
+  ASSERT_EQ(doc["runs"].size(), 1u);
+  const json& r = doc["runs"][0];
+  EXPECT_EQ(r["renderer"], "cpu");
+  EXPECT_TRUE(r["gl_renderer"].is_null()) << r["gl_renderer"];
+  EXPECT_EQ(r["frames_verified"], 5);
+}
+
+TEST(Renderer, GlWithoutADrmDeviceFailsWithOneLine) {
+  if (host_has_drm_device()) GTEST_SKIP() << "this host has a DRM device";
+  TempDir dir;
+  // Fails before connecting: no compositor is needed to know.
+  const Outcome o = run(dir, {client_path(), "--renderer", "gl", "--socket", "nonexistent", "--frames", "1"});
+  EXPECT_TRUE(o.exit.exited) << o.exit.describe();
+  EXPECT_EQ(o.exit.code, 1);
+  expect_one_line_naming(o, {"--renderer gl", "DRM device"});
+}
+
+TEST(Renderer, GlWithACopyingTransportIsAUsageError) {
+  for (const std::string t : {"shm", "socket"}) {
+    for (const std::string& prog : {client_path(), demo_path()}) {
+      TempDir dir;
+      const Outcome o = run(dir, {prog, "--renderer", "gl", "--transport", t, "--frames", "1"});
+      EXPECT_TRUE(o.exit.exited) << o.exit.describe();
+      EXPECT_EQ(o.exit.code, 2) << prog << " " << t;
+      expect_one_line_naming(o, {"--renderer gl", t});
+    }
+  }
+}
+
+}  // namespace
+}  // namespace zct
