@@ -73,10 +73,10 @@ TEST(Renderer, GlWithACopyingTransportIsAUsageError) {
   for (const std::string t : {"shm", "socket"}) {
     for (const std::string& prog : {client_path(), demo_path()}) {
       TempDir dir;
-      const Outcome o = run(dir, {prog, "--renderer", "gl", "--transport", t, "--frames", "1"});
+      const Outcome o = run(dir, {prog, "--renderer", "gl", "--transport", t, "--frames", "5", "--warmup", "1"});
       EXPECT_TRUE(o.exit.exited) << o.exit.describe();
       EXPECT_EQ(o.exit.code, 2) << prog << " " << t;
-      expect_one_line_naming(o, {"--renderer gl", t});
+      expect_one_line_naming(o, {"--renderer", "gl draws into dma-bufs", "not " + t});
     }
   }
 }
