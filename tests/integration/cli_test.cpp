@@ -21,25 +21,9 @@
 namespace zct {
 namespace {
 
-struct Outcome {
-  Exit exit;
-  std::vector<std::string> err_lines;
-  std::string out;
-};
-
 Outcome run(const TempDir& dir, std::vector<std::string> argv,
             std::map<std::string, std::optional<std::string>> env = {}) {
-  SpawnOptions s;
-  s.argv = std::move(argv);
-  s.env = std::move(env);
-  s.stdout_path = dir / "stdout";
-  s.stderr_path = dir / "stderr";
-  Process p(s);
-  Outcome o;
-  o.exit = p.wait_or_kill(60s);
-  o.err_lines = lines_of(read_file(dir / "stderr"));
-  o.out = read_file(dir / "stdout");
-  return o;
+  return run_to_end(dir, std::move(argv), std::move(env));
 }
 
 std::string program_name(const std::string& path) { return path.substr(path.rfind('/') + 1); }

@@ -323,4 +323,28 @@ inline SpawnOptions client_options(const Compositor& c, const std::vector<std::s
   return s;
 }
 
+// A program run to its end with its output kept: for tests of what a
+// program says and how it exits (usage errors, --version, refusals).
+struct Outcome {
+  Exit exit;
+  std::vector<std::string> err_lines;  // non-empty stderr lines
+  std::string out;                     // all of stdout
+};
+
+inline Outcome run_to_end(const TempDir& dir, std::vector<std::string> argv,
+                          std::map<std::string, std::optional<std::string>> env = {},
+                          std::chrono::milliseconds timeout = 60s) {
+  SpawnOptions s;
+  s.argv = std::move(argv);
+  s.env = std::move(env);
+  s.stdout_path = dir / "stdout";
+  s.stderr_path = dir / "stderr";
+  Process p(s);
+  Outcome o;
+  o.exit = p.wait_or_kill(timeout);
+  o.err_lines = lines_of(read_file(dir / "stderr"));
+  o.out = read_file(dir / "stdout");
+  return o;
+}
+
 }  // namespace zct

@@ -22,22 +22,8 @@ bool host_has_drm_device() {
   return false;
 }
 
-struct Outcome {
-  Exit exit;
-  std::vector<std::string> err_lines;
-};
-
 Outcome run(const TempDir& dir, std::vector<std::string> argv) {
-  SpawnOptions s;
-  s.argv = std::move(argv);
-  s.env["XDG_RUNTIME_DIR"] = dir.path();
-  s.stdout_path = dir / "stdout";
-  s.stderr_path = dir / "stderr";
-  Process p(s);
-  Outcome o;
-  o.exit = p.wait_or_kill(100s);
-  o.err_lines = lines_of(read_file(dir / "stderr"));
-  return o;
+  return run_to_end(dir, std::move(argv), {{"XDG_RUNTIME_DIR", dir.path()}}, 100s);
 }
 
 void expect_one_line_naming(const Outcome& o, const std::vector<std::string>& words) {
