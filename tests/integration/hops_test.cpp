@@ -220,6 +220,51 @@ TEST(Hops, MiddleCompositorKilled) {
   EXPECT_EQ(count_fds_of(client.pid()), -1);
 }
 
+// zcpipe-demo --hops: the run record's per-hop figures are the ledgers'
+// own, hop by hop, and the model sits beside them.
+TEST(Hops, DemoFourHopsAllTransports) {
+  TempDir rt;
+  const std::string out = rt / "demo.json";
+  const Outcome o = run_to_end(rt, {demo_path(), "--hops", "4", "--transport", "all", "--output", "headless", "--refresh", "0",
+                                    "--size", "320x240", "--frames", "12", "--warmup", "2", "--quiet", "--json", out},
+                               {}, 240s);
+  EXPECT_TRUE(o.exit.ok()) << o.exit.describe();
+  const json doc = read_json(out);
+  ASSERT_EQ(doc["runs"].size(), 3u);
+  for (const auto& run : doc["runs"]) {
+    const std::string t = run["transport"];
+    SCOPED_TRACE(t);
+    EXPECT_EQ(run["hops"], 4);
+    EXPECT_EQ(run["checks"]["passed"], true);
+    EXPECT_EQ(run["checks"]["copies_per_hop_as_designed"], true);
+    EXPECT_EQ(run["checks"]["every_checksum_verified"], true);
+    EXPECT_EQ(run["output"], "headless");
+    ASSERT_EQ(run["per_hop"].size(), 5u);  // the client and 4 compositors
+    uint64_t total = 0;
+    for (const auto& h : run["per_hop"]) {
+      const int hop = h["hop"];
+      SCOPED_TRACE("hop " + std::to_string(hop));
+      const uint64_t want = t == "dmabuf" ? 0 : hop == 0 ? (t == "socket" ? 1 : 0) : (t == "socket" && hop == 1) ? 2 : 1;
+      EXPECT_EQ(h["designed_cpu_copies"], want);
+      EXPECT_EQ(h["cpu_copies"].get<double>(), static_cast<double>(want));
+      EXPECT_EQ(h["frames_with_other_copies"], 0);
+      EXPECT_EQ(h["frames"], 12);
+      EXPECT_EQ(h["cpu_copy_bytes"].get<double>(), static_cast<double>(want) * 320 * 240 * 4);
+      total += want;
+      if (hop >= 2) {
+        EXPECT_EQ(h["exit_status"], 0);
+      }
+    }
+    EXPECT_EQ(run["hops_total"]["cpu_copies"].get<double>(), static_cast<double>(total));
+    EXPECT_EQ(run["frames_zero_copy"], t == "dmabuf" ? 12 : 0);
+  }
+  ASSERT_EQ(doc["hops_model_vs_measured"].size(), 3u);
+  for (const auto& m : doc["hops_model_vs_measured"]) {
+    EXPECT_EQ(m["articles_switches_four_hops"], 4560);
+    EXPECT_EQ(m["rows"].size(), 3u);
+  }
+}
+
 // Operator mistakes: one line, non-zero exit, no hang.
 TEST(Hops, NoParentIsOneLine) {
   TempDir rt;
