@@ -265,6 +265,71 @@ TEST(Hops, DemoFourHopsAllTransports) {
   }
 }
 
+// Weston as the parent, when the machine has it: the nested compositor
+// speaks plain Wayland, not zcpipe to zcpipe. Weston's headless backend
+// offers no linux-dmabuf here (no DRM device), so a client's dmabuf cannot
+// go on as it is: the nested hop copies it into its own wl_shm buffer (one
+// copy, reported as a fallback with its reason), and ZERO_COPY is false.
+std::string find_weston() {
+  const char* path = std::getenv("PATH");
+  std::istringstream dirs(path != nullptr ? path : "/usr/bin:/bin");
+  std::string d;
+  while (std::getline(dirs, d, ':'))
+    if (!d.empty() && ::access((d + "/weston").c_str(), X_OK) == 0) return d + "/weston";
+  return "";
+}
+
+TEST(Hops, NestedOnWeston) {
+  const std::string weston = find_weston();
+  if (weston.empty()) GTEST_SKIP() << "weston is not installed (the vm suite runs this on Weston 10)";
+  TempDir rt;
+  const std::string wsock = socket_name("weston");
+  SpawnOptions ws;
+  ws.argv = {weston, "--backend=headless-backend.so", "--socket=" + wsock, "--idle-time=0", "--width=640", "--height=480"};
+  ws.env["XDG_RUNTIME_DIR"] = rt.path();
+  ws.stdout_path = rt / "weston.log";
+  ws.stderr_path = rt / "weston.log";
+  Process w(ws);
+  const uint64_t deadline = now_ns() + 20'000'000'000ull;
+  while (!socket_listening(rt / wsock)) {
+    ASSERT_TRUE(w.running()) << "weston exited: " << read_file(rt / "weston.log");
+    ASSERT_LT(now_ns(), deadline) << "weston did not listen within 20 s";
+    std::this_thread::sleep_for(20ms);
+  }
+  CompositorOptions o;
+  o.stats = false;
+  o.extra = {"--stats", rt / "nested.json", "--output", "wayland", "--parent", wsock};
+  Compositor nested(rt, o);
+  for (const std::string t : {"dmabuf", "shm"}) {
+    SCOPED_TRACE(t);
+    Process p(client_options(nested, {"--transport", t, "--frames", std::to_string(kFrames), "--size", "640x480"}, rt / (t + ".json")));
+    const Exit e = p.wait_or_kill(60s);
+    EXPECT_TRUE(e.ok()) << e.describe();
+    const json c = read_json(rt / (t + ".json"));
+    EXPECT_EQ(c["frames_presented"], kFrames);
+    EXPECT_EQ(c["frames_zero_copy"], 0);
+  }
+  EXPECT_TRUE(nested.stop().ok());
+  w.signal(SIGTERM);
+  w.wait_or_kill(20s);
+  const json s = read_json(rt / "nested.json");
+  EXPECT_EQ(s["counters"]["presented"], 2 * kFrames);
+  EXPECT_EQ(s["counters"]["protocol_errors"], 0);
+  EXPECT_EQ(s["parent_lost"], false);
+  const json& oc = s["output_counters"];
+  EXPECT_EQ(oc["fallback_copies"], kFrames);     // the dmabuf client's frames
+  EXPECT_EQ(oc["forwarded_shm"], 2 * kFrames);   // everything reached Weston as wl_shm
+  EXPECT_EQ(oc["parent_presented"], 2 * kFrames);
+  // One copy per frame at this hop either way: the fallback, or the shm copy.
+  for (uint64_t c : copies_per_frame(s)) EXPECT_EQ(c, 1u);
+  // Weston copies wl_shm at once and releases it, so no frame was still at
+  // the parent when the clients left: the output's fallback ring (3 memfds
+  // at most, allocated once and reused by later clients, like a KMS
+  // output's own buffers) may outlive them; nothing else may.
+  EXPECT_LE(s["fds_at_end"].get<int>() - s["fds_at_start"].get<int>(), 3);
+  EXPECT_GE(s["fds_at_end"].get<int>(), s["fds_at_start"].get<int>());
+}
+
 // Operator mistakes: one line, non-zero exit, no hang.
 TEST(Hops, NoParentIsOneLine) {
   TempDir rt;

@@ -39,6 +39,7 @@ namespace {
 constexpr size_t kSlots = 16;
 constexpr int kWaitMs = 5000;  // the longest we wait for the parent to answer
 constexpr int kWithdrawWaitMs = 500;  // ... to give back a withdrawn buffer
+constexpr size_t kFallback = 3;       // fallback copy buffers (shown, queued, being written)
 
 // wl_shm's format codes are DRM fourccs, except its two oldest ones.
 uint32_t drm_to_shm_format(uint32_t fourcc) {
@@ -64,8 +65,11 @@ class WaylandOutput;
 struct Remote {
   WaylandOutput* self = nullptr;
   std::weak_ptr<buffer::Buffer> source;
-  wl_buffer* wl = nullptr;
+  wl_buffer* wl = nullptr;  // nullptr when the parent refused it (refused)
   bool shm = false;
+  // The parent cannot import this dmabuf (no linux-dmabuf, or not this
+  // format/layout): its frames are copied into one of our own shm buffers.
+  bool refused = false;
 };
 
 // One frame at the parent, from attach until the parent released its
@@ -79,6 +83,7 @@ struct Slot {
   std::shared_ptr<buffer::Buffer> buffer;  // the parent may read it until it releases it
   Remote* remote = nullptr;
   bool client_owned = false;
+  bool copied = false;  // a fallback copy: the parent could not take the client's buffer
   enum class Fate { waiting, presented, discarded } fate = Fate::waiting;
   bool parent_released = false;
   struct wp_presentation_feedback* feedback = nullptr;
@@ -161,6 +166,17 @@ class WaylandOutput final : public Output {
   // What this output "scans out" without a copy is what the parent imports
   // as a dmabuf: its (format, modifier) pairs, passed on to our clients.
   std::vector<std::pair<uint32_t, uint64_t>> scanout_formats() const override { return dmabuf_formats_; }
+  // Beyond those, a linear buffer of a format the parent takes as wl_shm can
+  // still be shown, at the price of one copy here (copy_to_fallback).
+  std::vector<std::pair<uint32_t, uint64_t>> importable_formats() const override {
+    auto f = dmabuf_formats_;
+    for (uint32_t fourcc : {DRM_FORMAT_XRGB8888, DRM_FORMAT_ARGB8888, DRM_FORMAT_XBGR8888, DRM_FORMAT_ABGR8888, DRM_FORMAT_RGB888}) {
+      if (std::find(shm_formats_.begin(), shm_formats_.end(), drm_to_shm_format(fourcc)) == shm_formats_.end()) continue;
+      for (uint64_t mod : {DRM_FORMAT_MOD_LINEAR, DRM_FORMAT_MOD_INVALID})
+        if (std::find(f.begin(), f.end(), std::make_pair(fourcc, mod)) == f.end()) f.emplace_back(fourcc, mod);
+    }
+    return f;
+  }
 
   void present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bool client_owned) override {
     if (lost_) {
@@ -172,6 +188,22 @@ class WaylandOutput final : public Output {
       if (auto r = map_window(); !r) return fail("cannot map the window again: " + r.error().message());
     }
     Remote* remote = remote_for(buffer, client_owned);
+    bool copied = false;
+    if (remote != nullptr && remote->refused) {
+      // The parent cannot read the client's buffer: this hop pays a copy
+      // into memory of its own that the parent maps (wl_shm), and says so.
+      auto copy = copy_to_fallback(*buffer, tag);
+      remote = nullptr;
+      if (copy) {
+        buffer = std::move(copy.value());
+        remote = remote_for(buffer, false);
+        client_owned = false;
+        copied = true;
+      } else if (!warned_copy_) {
+        warned_copy_ = true;
+        log::warn("nested output: frame not forwarded: {}", copy.error().message());
+      }
+    }
     Slot* slot = free_slot();
     if (remote == nullptr || slot == nullptr) {
       // Logged once in remote_for (or a bug: more frames than the server has).
@@ -184,6 +216,7 @@ class WaylandOutput final : public Output {
     slot->buffer = std::move(buffer);
     slot->remote = remote;
     slot->client_owned = client_owned;
+    slot->copied = copied;
     slot->fate = Slot::Fate::waiting;
     slot->parent_released = false;
     ZC_TRACE(client_owned ? "nested output: the client's dmabuf goes on to the parent as the same buffer (its fds were sent once): 0 bytes copied at this hop"
@@ -200,6 +233,7 @@ class WaylandOutput final : public Output {
     attached_ = true;
     current_tag_ = tag;
     client_owned ? counters_.forwarded_dmabuf++ : counters_.forwarded_shm++;
+    if (copied) counters_.fallback_copies++;
     flush();
   }
 
@@ -239,6 +273,14 @@ class WaylandOutput final : public Output {
                              "the release of a withdrawn buffer", kWithdrawWaitMs);
     in_withdraw_ = false;
     if (!waited && waited.error().code != ETIMEDOUT) fail(waited.error().message());
+    // The fallback copies' buffers go with the surface, as the server gives
+    // its idle scanout buffers back. (A parent that released every frame
+    // before the client left, as Weston does with wl_shm, gets no withdraw:
+    // then the ring stays, allocated once, for the next client.)
+    std::erase_if(fallback_, [&](const std::shared_ptr<buffer::Buffer>& b) {
+      return std::none_of(slots_.begin(), slots_.end(), [&](const Slot& sl) { return sl.used && sl.buffer == b; });
+    });
+    sweep();
     if (vblank_deferred_) {
       vblank_deferred_ = false;
       schedule_vblank();
@@ -259,7 +301,8 @@ class WaylandOutput final : public Output {
             {"parent_discarded", counters_.parent_discarded},
             {"released_after_parent", counters_.released_after_parent},
             {"presented_before_parent_release", counters_.presented_before_release},
-            {"parent_max_held", counters_.max_held}};
+            {"parent_max_held", counters_.max_held},
+            {"fallback_copies", counters_.fallback_copies}};
   }
 
  private:
@@ -312,14 +355,20 @@ class WaylandOutput final : public Output {
     auto made = client_owned ? import_dmabuf(*b) : share_shm(*b);
     if (!made) {
       counters_.import_failures++;
-      if (!warned_import_) log::warn("nested output: frame not forwarded to the parent: {} (further failures at debug level)", made.error().message());
-      else log::debug("nested output: frame not forwarded: {}", made.error().message());
+      if (!client_owned) {
+        if (!warned_import_) log::warn("nested output: frame not forwarded to the parent: {}", made.error().message());
+        warned_import_ = true;
+        return nullptr;
+      }
+      // Remembered, so the import is tried once per buffer, not per frame.
+      if (!warned_import_) log::info("nested output: {}; such frames are copied into our own wl_shm buffers (one CPU copy at this hop)", made.error().message());
       warned_import_ = true;
-      return nullptr;
+      r->refused = true;
+    } else {
+      r->wl = *made;
+      r->shm = !client_owned;
+      wl_buffer_add_listener(r->wl, &kBufferListener, r.get());
     }
-    r->wl = *made;
-    r->shm = !client_owned;
-    wl_buffer_add_listener(r->wl, &kBufferListener, r.get());
     Remote* raw = r.get();
     remotes_.emplace(b.get(), std::move(r));
     return raw;
@@ -374,9 +423,57 @@ class WaylandOutput final : public Output {
     return wl;
   }
 
+  // The fallback copy: the client's frame into a memfd of ours, from a small
+  // ring allocated once (again only if the frame size changes), shared with
+  // the parent as wl_shm like the server's own scanout buffers.
+  Result<std::shared_ptr<buffer::Buffer>> copy_to_fallback(buffer::Buffer& src, uint64_t tag) {
+    const buffer::Dmabuf& d = src.desc();
+    const FormatInfo* info = format_info(d.format);
+    if (info == nullptr || d.num_planes != 1 || (d.modifier != DRM_FORMAT_MOD_LINEAR && d.modifier != DRM_FORMAT_MOD_INVALID))
+      return Error{0, fmt::format("the parent refuses the dmabuf and it cannot be copied here ({} modifier 0x{:x}, {} planes)",
+                                  format_name(d.format), d.modifier, d.num_planes)};
+    auto busy = [&](const std::shared_ptr<buffer::Buffer>& b) {
+      return std::any_of(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.used && s.buffer == b; });
+    };
+    std::shared_ptr<buffer::Buffer>* dst = nullptr;
+    for (auto& b : fallback_)
+      if (b->width() == d.width && b->height() == d.height && b->format() == d.format && !busy(b)) dst = &b;
+    if (dst == nullptr) {
+      if (!fallback_alloc_) {
+        auto a = buffer::create_memfd_allocator();
+        if (!a) return a.error();
+        fallback_alloc_ = std::move(a.value());
+      }
+      auto nb = fallback_alloc_->allocate(d.width, d.height, d.format, {});
+      if (!nb) return nb.error();
+      std::shared_ptr<buffer::Buffer> fresh = std::move(nb.value());
+      // A ring of kFallback: an idle buffer of another size makes room.
+      auto idle = std::find_if(fallback_.begin(), fallback_.end(), [&](const auto& b) { return !busy(b); });
+      if (fallback_.size() >= kFallback && idle != fallback_.end()) *idle = std::move(fresh), dst = &*idle;
+      else if (fallback_.size() < kFallback) dst = &fallback_.emplace_back(std::move(fresh));
+      else return Error{EBUSY, "every fallback buffer is still held by the parent"};
+    }
+    auto from = src.map(false);
+    auto to = (*dst)->map(true);
+    if (!from || !to) return Error{EIO, "cannot map a buffer for the fallback copy"};
+    const size_t row = static_cast<size_t>(d.width) * info->bytes_per_pixel;
+    const uint32_t dst_stride = (*dst)->stride();
+    src.begin_cpu_access(false);
+    for (uint32_t y = 0; y < d.height; ++y) {
+      // wl_shm has no Y_INVERT: a bottom-up buffer is turned upright here.
+      const uint32_t sy = d.y_invert ? d.height - 1 - y : y;
+      std::memcpy(to->data() + static_cast<size_t>(y) * dst_stride, from->data() + d.planes[0].offset + static_cast<size_t>(sy) * d.planes[0].stride, row);
+    }
+    src.end_cpu_access(false);
+    if (cb_.copied) cb_.copied(tag, row * d.height, "nested output: the parent refused the dmabuf: memcpy into our wl_shm buffer");
+    return *dst;
+  }
+
   void destroy_remote(std::unordered_map<const buffer::Buffer*, std::unique_ptr<Remote>>::iterator it) {
-    if (it->second->wl != nullptr) wl_buffer_destroy(it->second->wl);
-    counters_.parent_buffers_destroyed++;
+    if (it->second->wl != nullptr) {
+      wl_buffer_destroy(it->second->wl);
+      counters_.parent_buffers_destroyed++;
+    }
     remotes_.erase(it);
   }
 
@@ -435,10 +532,15 @@ class WaylandOutput final : public Output {
       }
   }
 
-  void on_feedback(Slot& s, bool presented, const Presented& p) {
+  void on_feedback(Slot& s, bool presented, Presented p) {
     if (s.feedback != nullptr) wp_presentation_feedback_destroy(s.feedback);
     s.feedback = nullptr;
     if (!s.used) return;
+    if (s.copied) {
+      // Shown, but from this hop's copy: say why the client's buffer was not.
+      p.direct = false;
+      p.reasons = dmabuf_ == nullptr ? ScanoutReason::format_not_on_plane : ScanoutReason::import_failed;
+    }
     if (presented) {
       s.fate = Slot::Fate::presented;
       counters_.parent_presented++;
@@ -744,11 +846,14 @@ class WaylandOutput final : public Output {
   std::vector<uint32_t> shm_formats_;
   std::unordered_map<const buffer::Buffer*, std::unique_ptr<Remote>> remotes_;
   std::array<Slot, kSlots> slots_{};
+  std::unique_ptr<buffer::Allocator> fallback_alloc_;
+  std::vector<std::shared_ptr<buffer::Buffer>> fallback_;
+  bool warned_copy_ = false;
   struct {
     uint64_t forwarded_dmabuf = 0, forwarded_shm = 0, not_forwarded = 0;
     uint64_t parent_buffers_dmabuf = 0, parent_buffers_shm = 0, parent_buffers_destroyed = 0, import_failures = 0;
     uint64_t parent_releases = 0, parent_presented = 0, parent_zero_copy = 0, parent_discarded = 0;
-    uint64_t released_after_parent = 0, presented_before_release = 0, max_held = 0;
+    uint64_t released_after_parent = 0, presented_before_release = 0, max_held = 0, fallback_copies = 0;
   } counters_;
 };
 
