@@ -201,6 +201,7 @@ Result<json> run_hops(const RunOptions& o) {
   run["hops_total"] = total;  // sums of the per-process medians
   run["output"] = hop_stats[static_cast<size_t>(hops)].value("output", o.output);
   run["output_description"] = hop_stats[static_cast<size_t>(hops)].value("output_description", "");
+  if (hop_stats[static_cast<size_t>(hops)].contains("mode")) run["refresh_hz"] = hop_stats[static_cast<size_t>(hops)]["mode"].value("refresh_hz", 0.0);
 
   // The display is hop N: what it showed is checked against what the
   // client rendered, frame by frame (each hop commits every frame it gets,
