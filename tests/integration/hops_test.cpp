@@ -330,6 +330,31 @@ TEST(Hops, NestedOnWeston) {
   EXPECT_GE(s["fds_at_end"].get<int>(), s["fds_at_start"].get<int>());
 }
 
+// Without --parent, the parent is the WAYLAND_DISPLAY the nested compositor
+// was started with (as for any Wayland client), and the command it starts
+// gets the nested compositor's own socket, not its parent's.
+TEST(Hops, ParentFromWaylandDisplay) {
+  TempDir rt;
+  Chain chain(rt, 1);
+  const std::string sock = socket_name("nested");
+  SpawnOptions s;
+  s.argv = {compositor_path(), "--socket", sock, "--output", "wayland", "--quiet", "--stats", rt / "nested.json", "--",
+            client_path(), "--frames", std::to_string(kFrames), "--size", "320x240", "--quiet", "--stats", rt / "client.json"};
+  s.env["XDG_RUNTIME_DIR"] = rt.path();
+  s.env["WAYLAND_DISPLAY"] = chain.root().socket();
+  Process nested(s);
+  const Exit e = nested.wait_or_kill(60s);  // it exits with its command
+  EXPECT_TRUE(e.ok()) << e.describe();
+  const json c = read_json(rt / "client.json");
+  EXPECT_EQ(c["frames_presented"], kFrames);
+  EXPECT_EQ(c["frames_zero_copy"], kFrames);
+  const json n = read_json(rt / "nested.json");
+  EXPECT_EQ(n["parent"], chain.root().socket());
+  EXPECT_EQ(n["output_counters"]["forwarded_dmabuf"], kFrames);
+  const std::vector<json> st = chain.stop_all();
+  EXPECT_EQ(st[0]["counters"]["presented"], kFrames);
+}
+
 // Operator mistakes: one line, non-zero exit, no hang.
 TEST(Hops, NoParentIsOneLine) {
   TempDir rt;
@@ -338,6 +363,11 @@ TEST(Hops, NoParentIsOneLine) {
   EXPECT_TRUE(o.exit.exited);
   EXPECT_NE(o.exit.code, 0);
   ASSERT_EQ(o.err_lines.size(), 1u);
+  // No --parent and no WAYLAND_DISPLAY: nothing to nest in.
+  const Outcome none = run_to_end(rt, {compositor_path(), "--output", "wayland", "--socket", socket_name("np2")},
+                                  {{"XDG_RUNTIME_DIR", rt.path()}}, 20s);
+  EXPECT_EQ(none.exit.code, 1);
+  EXPECT_EQ(none.err_lines.size(), 1u);
 }
 
 }  // namespace
