@@ -172,6 +172,7 @@ Result<json> run_hops(const RunOptions& o) {
   json per_hop = json::array();
   json total = json::object();
   bool copies_ok = true;
+  double cumulative_bytes = 0;
   for (int h = 0; h <= hops; ++h) {
     std::map<std::string, std::vector<double>> series;
     uint64_t wrong = 0, fallback_frames = 0;
@@ -199,6 +200,8 @@ Result<json> run_hops(const RunOptions& o) {
       row[k] = m;
       total[k] = total.value(k, 0.0) + m;
     }
+    cumulative_bytes += row["cpu_copy_bytes"].get<double>();
+    row["cumulative_cpu_copy_bytes"] = cumulative_bytes;  // the client and every hop up to this one
     if (h >= 2) {
       row["exit_status"] = exits[static_cast<size_t>(hops - h)].shell_status();
       row["output_counters"] = hop_stats[static_cast<size_t>(h)].value("output_counters", json::object());

@@ -256,6 +256,8 @@ TEST(Hops, DemoFourHopsAllTransports) {
       }
     }
     EXPECT_EQ(run["hops_total"]["cpu_copies"].get<double>(), static_cast<double>(total));
+    // The report's chart: what the frame has cost after the last hop is the total.
+    EXPECT_EQ(run["per_hop"][4]["cumulative_cpu_copy_bytes"], run["hops_total"]["cpu_copy_bytes"]);
     EXPECT_EQ(run["frames_zero_copy"], t == "dmabuf" ? 12 : 0);
   }
   ASSERT_EQ(doc["hops_model_vs_measured"].size(), 3u);
