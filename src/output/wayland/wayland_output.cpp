@@ -676,7 +676,14 @@ class WaylandOutput final : public Output {
 
   void fail_from_display() {
     const int err = wl_display_get_error(parent_);
-    fail(err == EPROTO ? "it sent us a protocol error" : fmt::format("{}", std::strerror(err != 0 ? err : errno)));
+    if (err == EPROTO) {
+      // A protocol error is fatal to the connection: name what it was about.
+      const wl_interface* iface = nullptr;
+      uint32_t id = 0;
+      const uint32_t code = wl_display_get_protocol_error(parent_, &iface, &id);
+      return fail(fmt::format("it sent us a protocol error: {}@{} error {}", iface != nullptr ? iface->name : "?", id, code));
+    }
+    fail(std::strerror(err != 0 ? err : errno));
   }
 
   // The parent is gone: nothing we hold will ever be released by it. Every
