@@ -83,6 +83,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 7 * 86400))->capture_default_str();
   bool explain = false;
   app.add_flag("--explain", explain, "After each run, narrate one frame's journey: each step's source file and function, each syscall with its fd and bytes");
+  app.add_flag("--overwrite-proof", o.overwrite_proof,
+               "A proof of zero-copy that does not trust the ledger: the client writes a marker into each frame's buffer "
+               "after it was shown; the display sees it only if it reads the client's memory (needs --verify)");
   app.add_flag("-q,--quiet", quiet, "No progress line, only the summary");
   app.add_flag("-v,--verbose", o.verbose, "Show the compositor's and client's logs");
   if (int st = apps::parse(app, argc, argv, [&] {
@@ -93,6 +96,11 @@ int main(int argc, char** argv) {
         apps::check_output_path("--report", report_dir, true);
         if (o.renderer == "gl" && transport != "dmabuf")
           throw CLI::ValidationError("--renderer", "gl draws into dma-bufs: it needs --transport dmabuf, not " + transport);
+        if (o.overwrite_proof && !verify)
+          throw CLI::ValidationError("--overwrite-proof", "the witness is --verify's look at the shown frame: drop --no-verify");
+        if (o.overwrite_proof && o.render == "none")
+          throw CLI::ValidationError("--overwrite-proof",
+                                     "needs --render full or header: the display tells which frame it shows by its frame-number rows");
       });
       st >= 0)
     return st;

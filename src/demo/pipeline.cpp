@@ -98,6 +98,36 @@ int expected_copies(const std::string& transport) {
 
 }  // namespace
 
+json overwrite_proof(const std::string& transport, uint64_t frames_scanout_copy, const json& client, const json& compositor) {
+  const json& mine = client.value("overwrite_proof", json::object());
+  const json& oc = compositor.value("output_counters", json::object());
+  json p;
+  p["frames_marked"] = mine.value("frames_marked", 0);
+  p["skipped"] = mine.contains("skipped") ? mine["skipped"] : json();
+  // Zero-copy predicts the marker on every frame the display showed from
+  // the client's buffer: every dmabuf frame the output scanned out directly.
+  // A copy (shm, socket, or a KMS fallback copy) cannot carry it.
+  const bool predict_seen = transport == "dmabuf" && frames_scanout_copy == 0;
+  p["expected"] = predict_seen ? "seen" : "not seen";
+  // The witness is the output's --verify last look at each outgoing frame;
+  // an output without one (so far: kms, whose witness is the VM's screendump)
+  // reports no counters, and the run says so instead of passing or failing.
+  if (!oc.contains("overwrite_proof_frames")) {
+    p["witness"] = json();
+    p["frames"] = 0;
+    p["marker_seen_frames"] = 0;
+    p["as_expected"] = json();
+    return p;
+  }
+  p["witness"] = compositor.value("output", "") + " --verify: the last look at each frame before it leaves the screen";
+  const uint64_t frames = oc["overwrite_proof_frames"].get<uint64_t>();
+  const uint64_t seen = oc.value("overwrite_proof_marker_seen_frames", uint64_t{0});
+  p["frames"] = frames;
+  p["marker_seen_frames"] = seen;
+  p["as_expected"] = frames > 0 && p["frames_marked"].get<uint64_t>() > 0 && (predict_seen ? seen == frames : seen == 0);
+  return p;
+}
+
 json merge_run(const RunOptions& o, const json& client, const json& compositor) {
   json run;
   run["transport"] = o.transport;
@@ -282,6 +312,11 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
     checks["zero_copy_every_frame"] = run["frames_zero_copy"].get<uint64_t>() + run.value("frames_scanout_copy", uint64_t{0}) ==
                                       run["frames_presented"].get<uint64_t>();
   if (o.verify) checks["every_checksum_verified"] = mismatched == 0 && verified == o.frames;
+  if (o.overwrite_proof) {
+    run["overwrite_proof"] = overwrite_proof(o.transport, run["frames_scanout_copy"].get<uint64_t>(), client, compositor);
+    if (run["overwrite_proof"]["as_expected"].is_boolean())
+      checks["overwrite_proof_as_expected"] = run["overwrite_proof"]["as_expected"];
+  }
   checks["no_protocol_errors"] = run["compositor_counters"].value("protocol_errors", 0) == 0;
   bool ok = true;
   for (auto& [k, v] : checks.items())
@@ -355,6 +390,7 @@ Result<json> run_pipeline(const RunOptions& o) {
   if (!o.verify) args.emplace_back("--no-checksum");
   if (!o.ledger) args.emplace_back("--no-ledger");
   if (o.trace_frame >= 0) args.insert(args.end(), {"--trace-frame", std::to_string(o.trace_frame)});
+  if (o.overwrite_proof) args.emplace_back("--overwrite-proof");
   if (!o.verbose) args.emplace_back("--quiet");
   if (o.progress) args.emplace_back("--progress");
   if (o.verbose) args.emplace_back("--verbose");
@@ -403,6 +439,25 @@ using stats::format_count;
 namespace {
 std::string num(const json& v) { return format_count(v.get<double>()); }
 }  // namespace
+
+std::string format_overwrite_cell(const json& p) {
+  if (p["witness"].is_null()) return "no witness";
+  return fmt::format("{}/{} seen", p["marker_seen_frames"].get<uint64_t>(), p["frames"].get<uint64_t>());
+}
+
+std::string format_overwrite_line(const json& p) {
+  std::string out = "overwrite proof: ";
+  if (!p["skipped"].is_null()) out += fmt::format("(client: {}) ", p["skipped"].get<std::string>());
+  if (p["witness"].is_null())
+    return out + fmt::format("{} frames marked, but this output has no --verify last look to witness them", p["frames_marked"].get<uint64_t>());
+  const uint64_t seen = p["marker_seen_frames"].get<uint64_t>(), frames = p["frames"].get<uint64_t>();
+  out += fmt::format("marker seen on screen in {} of {} frames (zero-copy predicts: {})", seen, frames, p["expected"].get<std::string>());
+  if (p["as_expected"].is_boolean() && p["as_expected"].get<bool>())
+    out += seen > 0 ? ": the display reads the client's own memory" : ": the display shows a copy, taken before the marker";
+  else
+    out += ": NOT as predicted";
+  return out;
+}
 
 std::string format_run(const json& run) {
   std::string out;
@@ -458,6 +513,7 @@ std::string format_run(const json& run) {
       out += fmt::format("  (clocksource {}: reading the clock {} a syscall here)\n", m["clock"].value("source", "?"),
                          m["clock"].value("reads_are_syscalls", false) ? "is" : "is not");
   }
+  if (run.contains("overwrite_proof")) out += format_overwrite_line(run["overwrite_proof"]) + "\n";
   const json& checks = run["checks"];
   std::string failed;
   for (auto& [k, v] : checks.items())
@@ -469,6 +525,8 @@ std::string format_run(const json& run) {
 }  // namespace zc::demo
 
 namespace zc::demo {
+
+std::string explain_overwrite(const json& run);
 
 // What a libc call does, in one line, for the narration.
 static std::string call_meaning(const std::string& call) {
@@ -537,6 +595,26 @@ std::string format_explain(const nlohmann::json& run) {
     it->failed += e.value("failed", 0);
   }
   flush();
+  if (run.contains("overwrite_proof")) out += explain_overwrite(run);
+  return out;
+}
+
+// The overwrite experiment, told as an experiment: hypothesis, procedure,
+// observation, conclusion (the numbers from run["overwrite_proof"]).
+std::string explain_overwrite(const json& run) {
+  const json& p = run["overwrite_proof"];
+  const std::string transport = run["transport"].get<std::string>();
+  std::string out = "\nthe overwrite experiment (a proof of zero-copy that does not trust the ledger's copy counts)\n";
+  out += "  question   does the display read the client's memory, or a copy of it?\n";
+  out += "  procedure  after frame N is on screen (its frame callback arrived), the client writes a marker\n"
+         "             naming N into frame N's own buffer (src/client/client.cpp, overwrite_after_shown);\n"
+         "             just before frame N+1 replaces it, the display looks at frame N once more\n"
+         "             (--verify; src/output/headless.cpp, last_look_at_outgoing)\n";
+  out += fmt::format("  prediction {}\n", p["expected"] == "seen"
+                                                  ? "zero-copy: the display shows the very buffer the client wrote: marker seen"
+                                                  : fmt::format("the {} transport copies the frame before it is shown: marker not seen",
+                                                                transport));
+  out += "  result     " + format_overwrite_line(p).substr(std::string("overwrite proof: ").size()) + "\n";
   return out;
 }
 
