@@ -142,7 +142,7 @@ void pf_presented(void* data, struct wp_presentation_feedback* fb, uint32_t sec_
   Client::Impl* c = st->client;
   const uint64_t t = ((uint64_t{sec_hi} << 32 | sec_lo) * 1'000'000'000ull) + nsec;
   const bool zc = (flags & WP_PRESENTATION_FEEDBACK_KIND_ZERO_COPY) != 0;
-  ZC_TRACE(fmt::format("wp_presentation_feedback.presented for frame {}: on screen at refresh {}{}", st->frame,
+  ZC_TRACE(fmt::format("wp_presentation_feedback.presented for frame {}: on screen at vblank #{} (the refresh counter){}", st->frame,
                        (uint64_t{seq_hi} << 32) | seq_lo, zc ? ", kind ZERO_COPY (the display read our own buffer)" : ", no ZERO_COPY (a copy was shown)"),
            0);
   c->presented++;
@@ -450,10 +450,10 @@ void Client::Impl::overwrite_after_shown(transport::Slot& slot, uint64_t n) {
   b.end_cpu_access(true);
   if (!wrote) return;
   frames_marked++;
-  ZC_TRACE(fmt::format("overwrite proof: frame {} is on screen; the client now writes a marker into that same buffer ({}). "
-                       "If the display reads this memory, its next look at frame {} shows the marker; if the compositor "
-                       "copied the frame, it cannot",
-                       n, std::string(buffer::kind_name(b.kind())), n),
+  ZC_TRACE(fmt::format("overwrite proof: frame {} has been shown; the client now writes a marker into the buffer it drew "
+                       "frame {} in ({}). If the display reads this memory, its last look at frame {} shows the marker; "
+                       "if the compositor copied the frame, it cannot",
+                       n, n, b.kind() == buffer::Kind::dmabuf ? "a dma-buf" : "a memfd", n),
            buffer::kMarkerBytes);
 }
 

@@ -440,6 +440,8 @@ namespace {
 std::string num(const json& v) { return format_count(v.get<double>()); }
 }  // namespace
 
+std::string wrap(const std::string& text, size_t col, size_t indent);  // below, with format_explain
+
 std::string format_overwrite_cell(const json& p) {
   if (p["witness"].is_null()) return "no witness";
   return fmt::format("{}/{} seen", p["marker_seen_frames"].get<uint64_t>(), p["frames"].get<uint64_t>());
@@ -513,7 +515,7 @@ std::string format_run(const json& run) {
       out += fmt::format("  (clocksource {}: reading the clock {} a syscall here)\n", m["clock"].value("source", "?"),
                          m["clock"].value("reads_are_syscalls", false) ? "is" : "is not");
   }
-  if (run.contains("overwrite_proof")) out += format_overwrite_line(run["overwrite_proof"]) + "\n";
+  if (run.contains("overwrite_proof")) out += wrap(format_overwrite_line(run["overwrite_proof"]), 0, 2);
   const json& checks = run["checks"];
   std::string failed;
   for (auto& [k, v] : checks.items())
@@ -527,6 +529,46 @@ std::string format_run(const json& run) {
 namespace zc::demo {
 
 std::string explain_overwrite(const json& run);
+
+// Explain lines stay within kExplainWidth columns. wrap() continues a line
+// that already holds `col` columns with `text`, broken at spaces; continuation
+// lines start with `indent` spaces (a word longer than a line stays whole).
+// A line holding more than its indent gets a space before the first word.
+constexpr size_t kExplainWidth = 100;
+constexpr size_t kStepIndent = 29;  // under the step's source file
+
+size_t columns(const std::string& s) {
+  size_t w = 0;
+  for (unsigned char ch : s) w += (ch & 0xc0) != 0x80;  // UTF-8: count characters, not bytes
+  return w;
+}
+
+std::string wrap(const std::string& text, size_t col, size_t indent) {
+  std::string out;
+  bool words_on_line = col > indent;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string word = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (word.empty()) continue;
+    const size_t w = columns(word);
+    if (words_on_line && col + 1 + w > kExplainWidth) {
+      out += "\n" + std::string(indent, ' ');
+      col = indent;
+      words_on_line = false;
+    }
+    if (words_on_line) {
+      out += ' ';
+      ++col;
+    }
+    out += word;
+    col += w;
+    words_on_line = true;
+  }
+  return out + "\n";
+}
 
 // What a libc call does, in one line, for the narration.
 static std::string call_meaning(const std::string& call) {
@@ -559,13 +601,14 @@ std::string format_explain(const nlohmann::json& run) {
   std::string pending_proc;
   auto flush = [&] {
     for (const Agg& g : pending) {
-      out += fmt::format("      +{:>9.1f} us  {:<10}  {}(fd {} = {}){}{}", static_cast<double>(g.t - t0) / 1000.0, pending_proc, g.call,
-                         g.fd, g.fd_name, g.count > 1 ? fmt::format(" x{}", g.count) : std::string(),
-                         g.bytes > 0 ? fmt::format(", {} bytes", g.bytes) : std::string());
-      if (g.failed > 0) out += fmt::format(" ({} found nothing to read: EAGAIN)", g.failed);
+      const std::string head = fmt::format("      +{:>9.1f} us  {:<10}  {}(fd {} = {}){}{}", static_cast<double>(g.t - t0) / 1000.0,
+                                           pending_proc, g.call, g.fd, g.fd_name, g.count > 1 ? fmt::format(" x{}", g.count) : std::string(),
+                                           g.bytes > 0 ? fmt::format(", {} bytes", g.bytes) : std::string());
+      std::string rest;
+      if (g.failed > 0) rest += fmt::format("({} found nothing to read: EAGAIN)", g.failed);
       const std::string m = call_meaning(g.call);
-      if (!m.empty()) out += "  — " + m;
-      out += "\n";
+      if (!m.empty()) rest += (rest.empty() ? "— " : " — ") + m;
+      out += head + (rest.empty() ? "\n" : wrap(rest, columns(head), kStepIndent));
     }
     pending.clear();
   };
@@ -576,9 +619,9 @@ std::string format_explain(const nlohmann::json& run) {
       const double dt = static_cast<double>(e["t_ns"].get<uint64_t>() - t0) / 1000.0;
       out += fmt::format("{:4}. +{:>9.1f} us  {:<10}  {} {}()\n", ++step, dt, proc, e["file"].get<std::string>(),
                          e["function"].get<std::string>());
-      out += fmt::format("                             {}", e["text"].get<std::string>());
-      if (e["bytes"].get<uint64_t>() > 0) out += fmt::format(" [{} bytes]", e["bytes"].get<uint64_t>());
-      out += "\n";
+      std::string text = e["text"].get<std::string>();
+      if (e["bytes"].get<uint64_t>() > 0) text += fmt::format(" [{} bytes]", e["bytes"].get<uint64_t>());
+      out += std::string(kStepIndent, ' ') + wrap(text, kStepIndent, kStepIndent);
       continue;
     }
     if (!pending.empty() && proc != pending_proc) flush();
@@ -614,7 +657,7 @@ std::string explain_overwrite(const json& run) {
                                                   ? "zero-copy: the display shows the very buffer the client wrote: marker seen"
                                                   : fmt::format("the {} transport copies the frame before it is shown: marker not seen",
                                                                 transport));
-  out += "  result     " + format_overwrite_line(p).substr(std::string("overwrite proof: ").size()) + "\n";
+  out += "  result     " + wrap(format_overwrite_line(p).substr(std::string("overwrite proof: ").size()), 13, 13);
   return out;
 }
 
