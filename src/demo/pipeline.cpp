@@ -22,8 +22,9 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "common/unique_fd.h"
-#include "stats/ledger.h"
 #include "stats/format.h"
+#include "stats/ioctl_names.h"
+#include "stats/ledger.h"
 #include "stats/ledger_json.h"
 
 namespace zc::demo {
@@ -571,7 +572,9 @@ std::string wrap(const std::string& text, size_t col, size_t indent) {
 }
 
 // What a libc call does, in one line, for the narration.
-static std::string call_meaning(const std::string& call) {
+static std::string call_meaning(const std::string& call, const std::string& fd_name, uint64_t bytes) {
+  // On a DRM device, read() returns the kernel's events: the page flip is done.
+  if (call == "read" && fd_name.rfind("/dev/dri/", 0) == 0) return stats::drm_event_read_meaning(static_cast<long>(bytes));
   if (call == "sendmsg") return "Wayland messages (and any fds, as SCM_RIGHTS) out through the Wayland socket";
   if (call == "recvmsg") return "Wayland messages in from the Wayland socket";
   if (call == "poll") return "sleep until the Wayland socket is readable";
@@ -606,7 +609,7 @@ std::string format_explain(const nlohmann::json& run) {
                                            g.bytes > 0 ? fmt::format(", {} bytes", g.bytes) : std::string());
       std::string rest;
       if (g.failed > 0) rest += fmt::format("({} found nothing to read: EAGAIN)", g.failed);
-      const std::string m = call_meaning(g.call);
+      const std::string m = call_meaning(g.call, g.fd_name, g.bytes);
       if (!m.empty()) rest += (rest.empty() ? "— " : " — ") + m;
       out += head + (rest.empty() ? "\n" : wrap(rest, columns(head), kStepIndent));
     }
@@ -622,6 +625,19 @@ std::string format_explain(const nlohmann::json& run) {
       std::string text = e["text"].get<std::string>();
       if (e["bytes"].get<uint64_t>() > 0) text += fmt::format(" [{} bytes]", e["bytes"].get<uint64_t>());
       out += std::string(kStepIndent, ' ') + wrap(text, kStepIndent, kStepIndent);
+      continue;
+    }
+    if (e["kind"] == "ioctl") {
+      // One line per ioctl, never merged: each names its own objects (the
+      // framebuffer, the plane's properties), and the function that asked.
+      flush();
+      const std::string head = fmt::format("      +{:>9.1f} us  {:<10}  ioctl(fd {} = {}) {}", static_cast<double>(e["t_ns"].get<uint64_t>() - t0) / 1000.0,
+                                           proc, e["fd"].get<int>(), e["fd_name"].get<std::string>(), e["ioctl"].get<std::string>());
+      std::string rest;
+      const std::string fn = e.value("function", "");
+      if (!fn.empty()) rest += "from " + fn + " ";
+      rest += "— " + e["text"].get<std::string>();
+      out += head + wrap(rest, columns(head), kStepIndent);
       continue;
     }
     if (!pending.empty() && proc != pending_proc) flush();

@@ -55,5 +55,28 @@ TEST(ExplainFormat, AWordLongerThanALineStaysWhole) {
   EXPECT_NE(out.find(word), std::string::npos);
 }
 
+// The display half on KMS: an ioctl event is a line of its own with its
+// request, the function that asked and what it meant; a read() on the DRM fd
+// is the flip event.
+TEST(ExplainFormat, IoctlsAndTheFlipEventAreNarrated) {
+  json run = run_with("commit applied");
+  json& ev = run["explain"]["events"];
+  ev.push_back({{"t_ns", 3000}, {"kind", "ioctl"}, {"process", "compositor"}, {"call", "ioctl"}, {"fd", 7},
+                {"fd_name", "/dev/dri/card0"}, {"count", 1}, {"bytes", 0}, {"failed", 0}, {"ioctl", "DRM_IOCTL_MODE_ATOMIC"},
+                {"function", "output::kms::AtomicCommitter::commit"},
+                {"text", "atomic commit [NONBLOCK | PAGE_FLIP_EVENT]: ...; object 31: FB_ID=42 CRTC_ID=38"}});
+  ev.push_back({{"t_ns", 4000}, {"kind", "syscall"}, {"process", "compositor"}, {"call", "read"}, {"fd", 7},
+                {"fd_name", "/dev/dri/card0"}, {"count", 1}, {"bytes", 32}, {"failed", 0}});
+  const std::string out = demo::format_explain(run);
+  EXPECT_NE(out.find("ioctl(fd 7 = /dev/dri/card0) DRM_IOCTL_MODE_ATOMIC"), std::string::npos) << out;
+  EXPECT_NE(words_of(out).find("from output::kms::AtomicCommitter::commit — atomic commit [NONBLOCK | PAGE_FLIP_EVENT]"),
+            std::string::npos)
+      << out;
+  EXPECT_NE(words_of(out).find("FB_ID=42 CRTC_ID=38"), std::string::npos) << out;
+  EXPECT_NE(words_of(out).find("page flip completed"), std::string::npos) << out;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) EXPECT_LE(columns(line), 100u) << line;
+}
+
 }  // namespace
 }  // namespace zc
