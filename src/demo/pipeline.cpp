@@ -129,6 +129,45 @@ json overwrite_proof(const std::string& transport, uint64_t frames_scanout_copy,
   return p;
 }
 
+// The display's moments in the traced frame, from the compositor's events:
+//   commit   kms: the atomic commit that is not TEST_ONLY (or a legacy page
+//            flip) ioctl; headless: the commit applied (apply_commit or
+//            present_copy step)
+//   flip     kms: the read() of the flip event on the DRM fd; headless: the
+//            virtual vblank step
+//   release  the wl_buffer.release queued for the buffer that flip replaced
+json display_timings(const json& events) {
+  // The commit: on kms the ioctl (it follows the apply_commit step, which
+  // only hands the buffer to the output); headless has only the step.
+  std::optional<uint64_t> applied, kms_commit, flip, release;
+  for (const auto& e : events) {
+    if (e.value("process", "") != "compositor") continue;
+    const std::string kind = e.value("kind", ""), fn = e.value("function", ""), io = e.value("ioctl", "");
+    if (!applied && kind == "step" && (fn == "apply_commit" || fn == "present_copy")) applied = e["t_ns"].get<uint64_t>();
+    if (!kms_commit && kind == "ioctl" && e.value("failed", 0) == 0 &&
+        ((io == "DRM_IOCTL_MODE_ATOMIC" && e.value("text", "").find("TEST_ONLY") == std::string::npos) || io == "DRM_IOCTL_MODE_PAGE_FLIP"))
+      kms_commit = e["t_ns"].get<uint64_t>();
+  }
+  const std::optional<uint64_t> commit = kms_commit ? kms_commit : applied;
+  for (const auto& e : events) {
+    if (!commit || e.value("process", "") != "compositor") continue;
+    const uint64_t t = e["t_ns"].get<uint64_t>();
+    const std::string kind = e.value("kind", ""), fn = e.value("function", "");
+    if (t < *commit) continue;
+    if (!flip) {
+      const bool kms_flip = kind == "syscall" && e.value("call", "") == "read" && e.value("fd_name", "").rfind("/dev/dri/", 0) == 0;
+      const bool virtual_flip = kind == "step" && fn == "flip" && e.value("text", "").rfind("virtual vblank", 0) == 0;
+      if (kms_flip || virtual_flip) flip = t;
+    } else if (!release && kind == "step" && fn == "release_buffer") {
+      release = t;
+    }
+  }
+  auto us = [](std::optional<uint64_t> a, std::optional<uint64_t> b) {
+    return a && b && *b >= *a ? json(static_cast<double>(*b - *a) / 1000.0) : json();
+  };
+  return {{"commit_to_flip_us", us(commit, flip)}, {"flip_to_release_us", us(flip, release)}};
+}
+
 json merge_run(const RunOptions& o, const json& client, const json& compositor) {
   json run;
   run["transport"] = o.transport;
@@ -263,6 +302,9 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
   run["frames_verified"] = verified;
   run["frames_mismatched"] = mismatched;
   run["compositor_counters"] = compositor.value("counters", json::object());
+  // The output's own counters (kms_commits, kms_fbs_created, ...; headless
+  // with --verify: the overwrite witness), for the report's display lane.
+  run["output_counters"] = compositor.value("output_counters", json::object());
   run["compositor_fds_at_start"] = compositor.value("fds_at_start", -1);
   run["compositor_fds_at_end"] = compositor.value("fds_at_end", -1);
   run["interposer"] = {{"client", client.value("ledger", kNoFrames).value("interposer", false)},
@@ -300,6 +342,7 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
     }
     std::stable_sort(events.begin(), events.end(),
                      [](const json& a, const json& b) { return a["t_ns"].get<uint64_t>() < b["t_ns"].get<uint64_t>(); });
+    run["display_timings"] = display_timings(events);
     run["explain"] = {{"frame", o.trace_frame}, {"events", std::move(events)}};
   }
 

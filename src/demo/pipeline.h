@@ -53,6 +53,12 @@ Result<nlohmann::json> run_pipeline(const RunOptions& options);
 // Builds the run record from the two processes' stats files (exposed for tests).
 nlohmann::json merge_run(const RunOptions& options, const nlohmann::json& client, const nlohmann::json& compositor);
 
+// From the traced frame's events (run["explain"]["events"]): how long the
+// display took, commit to flip (kms: the atomic commit ioctl to the flip
+// event's read; headless: commit applied to the virtual vblank) and flip to
+// the release of the buffer it replaced, in us; null where a mark is missing.
+nlohmann::json display_timings(const nlohmann::json& events);
+
 // The narrated trace of the traced frame (--explain), from run["explain"],
 // and the overwrite experiment's result when the run made it.
 std::string format_explain(const nlohmann::json& run);

@@ -378,25 +378,64 @@ std::vector<Step> journey_steps(const json& doc, size_t ri) {
   std::vector<Step> st;
   st.push_back({0, "render frame N", "the CPU writes " + bytes + " into " + (t == "socket" ? "private memory" : "a buffer it shares"),
                 Mover::none});
+  // On KMS the display half is ioctls on the DRM device: a framebuffer per
+  // buffer (once), an atomic commit per frame, the flip event back.
+  auto kms_steps = [&](const std::string& what) {
+    if (virtual_display) return;
+    const std::string oc = base + "/output_counters";
+    auto count = [&](const char* k) {
+      return doc.contains(json::json_pointer(oc + "/" + k)) ? svg_num(doc, oc + "/" + k) : std::string("?");
+    };
+    st.push_back({1, "framebuffer: PRIME import + ADDFB2",
+                  "once per buffer, then reused: " + count("kms_fbs_created") + " framebuffers for " + what, Mover::handle});
+    st.push_back({1, "atomic commit: plane FB_ID",
+                  "TEST_ONLY " + count("kms_test_only") + "x, then NONBLOCK | PAGE_FLIP_EVENT: " + count("kms_commits") + " commits",
+                  Mover::handle});
+  };
+  // Measured display timings: the traced frame's (--explain), else the
+  // median latency from commit to on screen.
+  const std::string dt = base + "/display_timings";
+  const bool traced_flip = doc.contains(json::json_pointer(dt + "/commit_to_flip_us")) && r["display_timings"]["commit_to_flip_us"].is_number();
+  const std::string flip_time =
+      traced_flip ? "commit &#8594; " + std::string(virtual_display ? "virtual vblank " : "flip event ") + svg_num(doc, dt + "/commit_to_flip_us") + " &#181;s (traced frame)"
+                  : (doc.contains(json::json_pointer(base + "/per_frame/latency_us/median"))
+                         ? "commit &#8594; on screen " + svg_num(doc, base + "/per_frame/latency_us/median") + " &#181;s (median)"
+                         : std::string());
+  const bool traced_release = traced_flip && r["display_timings"]["flip_to_release_us"].is_number();
+  const std::string release_time = traced_release ? "; flip &#8594; release " + svg_num(doc, dt + "/flip_to_release_us") + " &#181;s" : "";
+  // The moment the display took the frame: the page-flip event (kms, read
+  // from the DRM fd) or the virtual vblank (headless, a timerfd), with the
+  // measured time from the commit.
+  auto flip_step = [&](const std::string& timing) {
+    if (timing.empty()) return;
+    st.push_back(virtual_display ? Step{2, "virtual vblank (timerfd)", timing, Mover::none}
+                                 : Step{1, "page-flip event: read() on the DRM fd", timing, Mover::handle});
+  };
   if (t == "dmabuf") {
     st.push_back({1, "commit: sendmsg x" + calls(doc, ri, "client", "sendmsg"),
                   "attach + damage + commit: a few bytes; the fd crossed once, when the buffer was created", Mover::handle});
     st.push_back({2, "recvmsg x" + calls(doc, ri, "compositor", "recvmsg") + ", apply commit",
                   "hands the client's own buffer to the output: " + svg_num(doc, base + "/per_frame/cpu_copy_bytes/median", Unit::bytes) + " copied",
                   Mover::handle});
+    kms_steps("the client's ring");
     st.push_back({3, reads_client, "ZERO_COPY feedback on " + svg_num(doc, base + "/frames_zero_copy") + " frames", display});
+    flip_step(flip_time + release_time);
   } else if (t == "shm") {
     st.push_back({1, "commit: sendmsg x" + calls(doc, ri, "client", "sendmsg"), "attach of a wl_shm buffer (memfd pool)", Mover::handle});
     st.push_back({2, "memcpy into a scanout buffer", svg_num(doc, base + "/per_frame/cpu_copy_bytes/median", Unit::bytes) + " copied by the CPU",
                   Mover::cpu});
+    kms_steps("the compositor's scanout buffers");
     st.push_back({3, reads_copy, "the client's buffer is released at once", display});
+    flip_step(flip_time);
   } else {
     st.push_back({1, "write() x" + calls(doc, ri, "client", "write"),
                   svg_num(doc, base + "/chunk", Unit::bytes) + " each: the kernel copies them into the socket buffer", Mover::cpu});
     st.push_back({2, "read() x" + calls(doc, ri, "compositor", "read") + ", epoll_wait x" + calls(doc, ri, "compositor", "epoll_wait"),
                   "the kernel copies the socket buffer into the staging buffer", Mover::cpu});
     st.push_back({2, "memcpy staging -> scanout buffer", "third CPU copy of the frame", Mover::cpu});
+    kms_steps("the compositor's scanout buffers");
     st.push_back({3, reads_copy, "the pixels crossed the CPU three times", display});
+    flip_step(flip_time);
   }
   st.push_back({2, "presented + frame done" + std::string(t == "dmabuf" ? " + release" : ""),
                 "sendmsg x" + calls(doc, ri, "compositor", "sendmsg") + " to the client", Mover::handle});
@@ -444,11 +483,12 @@ std::string journey(const json& doc, size_t ri) {
   const int ly = top + 4 * lane_h + 16;
   int lx = 8;
   const bool virtual_display = r.value("output", "") != "kms";
+  // A virtual display reads no memory: no DMA entry in its legend.
   for (auto [m, label] : {std::pair{Mover::cpu, "CPU copies the pixels"},
-                          std::pair{Mover::dma, virtual_display ? "(kms only: the display engine reads memory by DMA)"
-                                                                : "the display engine reads memory (DMA)"},
+                          std::pair{Mover::dma, virtual_display ? "" : "the display engine reads memory (DMA)"},
                           std::pair{Mover::handle, "only a handle / a few bytes"},
                           std::pair{Mover::none, virtual_display ? "drawing; a virtual display (reads nothing unless --verify)" : "drawing"}}) {
+    if (*label == '\0') continue;
     s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"14\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" class=\"legend\">{}</text>", lx,
                      ly, mover_color(m), lx + 18, ly + 11, label);
     lx += 250;

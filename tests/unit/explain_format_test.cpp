@@ -80,3 +80,50 @@ TEST(ExplainFormat, IoctlsAndTheFlipEventAreNarrated) {
 
 }  // namespace
 }  // namespace zc
+
+namespace zc {
+namespace {
+
+using nlohmann::json;
+
+json step(uint64_t t, const char* fn, const char* text) {
+  return {{"t_ns", t}, {"kind", "step"}, {"process", "compositor"}, {"function", fn}, {"text", text}};
+}
+json ioctl_ev(uint64_t t, const char* name, const char* text, int failed = 0) {
+  return {{"t_ns", t}, {"kind", "ioctl"}, {"process", "compositor"}, {"ioctl", name}, {"text", text}, {"failed", failed}};
+}
+
+TEST(DisplayTimings, KmsFromTheAtomicCommitToTheFlipEventToTheRelease) {
+  const json ev = json::array({
+      step(1'000, "apply_commit", "commit applied"),
+      ioctl_ev(2'000, "DRM_IOCTL_MODE_ATOMIC", "atomic commit [TEST_ONLY]: would the hardware accept this state?"),
+      ioctl_ev(3'000, "DRM_IOCTL_MODE_ATOMIC", "atomic commit [NONBLOCK | PAGE_FLIP_EVENT]: ..."),
+      {{"t_ns", 7'000}, {"kind", "syscall"}, {"process", "compositor"}, {"call", "read"}, {"fd_name", "/dev/dri/card0"}},
+      step(7'500, "release_buffer", "wl_buffer.release queued"),
+  });
+  const json t = demo::display_timings(ev);
+  EXPECT_EQ(t["commit_to_flip_us"], 4.0) << "from the real commit, not TEST_ONLY nor the apply step";
+  EXPECT_EQ(t["flip_to_release_us"], 0.5);
+}
+
+TEST(DisplayTimings, HeadlessFromCommitAppliedToTheVirtualVblank) {
+  const json ev = json::array({
+      {{"t_ns", 500}, {"kind", "step"}, {"process", "client"}, {"function", "submit_and_commit"}, {"text", "commit"}},
+      step(1'000, "apply_commit", "commit applied"),
+      step(2'000, "flip", "--verify: the CPU reads the frame now shown"),
+      step(17'000, "flip", "virtual vblank: the client's own buffer becomes what this virtual display shows"),
+      step(17'250, "release_buffer", "wl_buffer.release queued"),
+  });
+  const json t = demo::display_timings(ev);
+  EXPECT_EQ(t["commit_to_flip_us"], 16.0);
+  EXPECT_EQ(t["flip_to_release_us"], 0.25);
+}
+
+TEST(DisplayTimings, MissingMarksAreNull) {
+  const json t = demo::display_timings(json::array({step(1'000, "present_copy", "memcpy")}));
+  EXPECT_TRUE(t["commit_to_flip_us"].is_null());
+  EXPECT_TRUE(t["flip_to_release_us"].is_null());
+}
+
+}  // namespace
+}  // namespace zc
