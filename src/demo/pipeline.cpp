@@ -632,6 +632,10 @@ std::string format_explain(const nlohmann::json& run) {
   const json& ex = run["explain"];
   std::string out = fmt::format("\nthe journey of frame {} ({} transport), step by step, in time order (times from the first step)\n",
                                 ex["frame"].get<int64_t>(), run["transport"].get<std::string>());
+  if (ex["frame"].get<int64_t>() < run.value("warmup_frames_excluded", int64_t{0}))
+    out += wrap("(a warm-up frame: what happens once per buffer happens in these frames, e.g. on kms the buffer's import "
+                "and its framebuffer; later frames reuse them)",
+                0, 1);
   const json& ev = ex["events"];
   if (ev.empty()) return out + "  (no trace recorded)\n";
   const uint64_t t0 = ev[0]["t_ns"].get<uint64_t>();
