@@ -716,6 +716,8 @@ std::string explain_overwrite(const json& run) {
          "             naming N into frame N's own buffer (src/client/client.cpp, overwrite_after_shown);\n"
          "             just before frame N+1 replaces it, the display looks at frame N once more\n"
          "             (--verify; src/output/headless.cpp, last_look_at_outgoing)\n";
+  if (p["witness"].is_null())
+    out += "  witness    none on this output: only the headless output takes a last look so far\n";
   out += fmt::format("  prediction {}\n", p["expected"] == "seen"
                                                   ? "zero-copy: the display shows the very buffer the client wrote: marker seen"
                                                   : fmt::format("the {} transport copies the frame before it is shown: marker not seen",
