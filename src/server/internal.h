@@ -182,8 +182,9 @@ struct Server::Impl {
   // Drops a frame that will never reach the display: its wp_presentation
   // feedbacks get `discarded`, and it is counted.
   void drop_frame(Surface& s, uint64_t frame, std::vector<ResourceRef>& feedbacks, const std::string& why);
-  // The one owner of compositor scanout buffers (see buffer/scanout_planner.h).
-  std::unique_ptr<buffer::ScanoutPlanner> scanout;
+  // The one owner of compositor scanout buffers (see buffer/scanout_planner.h),
+  // borrowed from the output: its own copy fallback leases from it too.
+  buffer::ScanoutPlanner* scanout = nullptr;
   void surface_destroyed(Surface& s);
   void unmap(Surface& s);
   // Output callbacks.

@@ -505,6 +505,7 @@ Server::Impl::~Impl() {
   if (sigint != nullptr) wl_event_source_remove(sigint);
   if (display != nullptr) {
     wl_display_destroy_clients(display);
+    scanout = nullptr;  // the output owns the planner
     out.reset();
     wl_display_destroy(display);
   }
@@ -569,9 +570,9 @@ Result<void> Server::start(std::unique_ptr<output::Output> out, stats::FrameLedg
   impl->ledger = ledger;
   impl->formats = impl->out->importable_formats();
   impl->scanout_formats = impl->out->scanout_formats();
-  auto alloc = impl->out->scanout_allocator();
-  if (!alloc) return alloc.error();
-  impl->scanout = std::make_unique<buffer::ScanoutPlanner>(std::move(alloc.value()));
+  auto planner = impl->out->scanout_planner();
+  if (!planner) return planner.error();
+  impl->scanout = *planner;
   impl->out->set_callbacks(output::Callbacks{
       [impl](uint64_t tag, const output::Presented& p) { impl->on_presented(tag, p); },
       [impl](uint64_t tag) { impl->on_discarded(tag); },

@@ -117,15 +117,30 @@ Result<std::shared_ptr<Framebuffer>> KmsOutput::framebuffer_for(const std::share
   return it->second.fb;
 }
 
+// A buffer of ours the plane can read, for a copy: leased from the display's
+// one scanout planner (the compositor's own copies come from it too, so the
+// two never hold more buffers than its cap) and registered as a framebuffer
+// once, like a client buffer (framebuffer_for keeps the FB while the buffer
+// lives).
+Result<void> KmsOutput::lease_copy_target(Frame& f) {
+  auto planner = scanout_planner();
+  if (!planner) return planner.error();
+  auto lease = (*planner)->acquire(mode_().hdisplay, mode_().vdisplay, DRM_FORMAT_XRGB8888, buffer::ScanoutUser::output);
+  if (!lease) return Error{lease.error().code, "no scanout buffer for the copy: " + lease.error().message()};
+  auto fb = framebuffer_for(lease->shared_buffer());
+  if (!fb) return fb.error();
+  f.fb = std::move(fb.value());
+  f.shown = lease->shared_buffer();
+  f.copy = std::move(*lease);
+  return {};
+}
+
 // The copy fallback: the CPU puts the frame into a buffer of ours.
 Result<void> KmsOutput::copy(Frame& f, ScanoutReasons reasons) {
-  uint64_t bytes = 0;
+  if (auto r = lease_copy_target(f); !r) return r;
   bool converted = false;
-  auto lease = copies_->copy(*f.buffer, bytes, converted);
-  if (!lease) return lease.error();
-  f.fb = lease.value()->fb;
-  f.shown = lease.value()->buffer;
-  f.copy = std::move(lease.value());
+  auto bytes = copy_frame(*f.buffer, f.copy, converted);
+  if (!bytes) return bytes.error();
   f.direct = false;
   f.reasons = reasons;
   n_.copied++;
@@ -136,7 +151,7 @@ Result<void> KmsOutput::copy(Frame& f, ScanoutReasons reasons) {
       {"convert: scanout buffer -> dumb buffer (scanout fallback)", "convert: client buffer -> dumb buffer (scanout fallback)"}};
   const char* where = kWhere[converted ? 1 : 0][f.client_owned ? 1 : 0];
   if (log::level() >= log::Level::debug) log::debug("kms: tag {}: {} ({})", f.tag, where, reasons.describe());
-  if (cb_.copied) cb_.copied(f.tag, bytes, where);
+  if (cb_.copied) cb_.copied(f.tag, *bytes, where);
   return {};
 }
 
@@ -270,15 +285,13 @@ void KmsOutput::on_flip(uint64_t time_ns, uint32_t sequence) {
 // After a withdraw: a black frame replaces the gone surface's buffer, so
 // that buffer can be released.
 bool KmsOutput::queue_blank() {
-  auto lease = copies_->blank();
-  if (!lease) {
-    log::warn("kms: cannot blank the screen: {}", lease.error().message());
+  Frame b;
+  Result<void> r = lease_copy_target(b);
+  if (r) r = clear_frame(b.copy);
+  if (!r) {
+    log::warn("kms: cannot blank the screen: {}", r.error().message());
     return false;
   }
-  Frame b;
-  b.fb = lease.value()->fb;
-  b.shown = lease.value()->buffer;
-  b.copy = std::move(lease.value());
   flips_.queue(std::move(b));
   n_.blanked++;
   return true;

@@ -59,7 +59,7 @@ class KmsOutput final : public Output {
     std::shared_ptr<buffer::Buffer> buffer;  // what present() received
     std::shared_ptr<buffer::Buffer> shown;   // what the plane reads: `buffer`, or a copy of it
     std::shared_ptr<Framebuffer> fb;
-    CopyPool::Lease copy;  // the copy target, when copied
+    buffer::ScanoutLease copy;  // the copy target, when copied (from the planner)
     bool client_owned = false;
     bool direct = false;
     ScanoutReasons reasons;  // why it was copied
@@ -75,6 +75,7 @@ class KmsOutput final : public Output {
   ScanoutReasons direct_blockers(const buffer::Buffer& b) const;
   Result<std::shared_ptr<Framebuffer>> framebuffer_for(const std::shared_ptr<buffer::Buffer>& b);
   Result<void> copy(Frame& f, ScanoutReasons reasons);
+  Result<void> lease_copy_target(Frame& f);
   void discard(Frame f);
   void commit_queued();
   Result<void> commit(const Frame& f);
@@ -107,7 +108,6 @@ class KmsOutput final : public Output {
   bool touched_ = false;       // we committed something: restore at exit
   uint64_t serial_ = 0;        // user_data of the commit in flight
   FlipQueue<Frame> flips_;
-  std::unique_ptr<CopyPool> copies_;
   std::unordered_map<const buffer::Buffer*, Cached> cache_;
 
   wl_event_source* drm_source_ = nullptr;

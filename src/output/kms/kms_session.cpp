@@ -34,7 +34,6 @@ Result<void> KmsOutput::init() {
   if (!committer_) committer_ = make_legacy_committer(dev_->drm_ptr(), target);
   formats_ = kms::scanout_formats(drm_, pipe_);
   importable_ = kms::importable_formats(formats_, pipe_.plane_formats, caps.addfb2_modifiers);
-  copies_ = std::make_unique<CopyPool>(dev_, pipe_.mode.hdisplay, pipe_.mode.vdisplay, fb_counters_);
 
   // What to put back at exit.
   if (const int err = drm_.crtc(pipe_.crtc_id, saved_crtc_); err != 0) saved_crtc_ = CrtcInfo{};
@@ -98,7 +97,9 @@ KmsOutput::~KmsOutput() {
   if (!paused_ && touched_ && committer_) restore();
   flips_ = {};
   cache_.clear();
-  if (copies_) copies_->clear();  // RmFB of each, then their dma-bufs close
+  // The scanout planner's buffers (the copy targets among them) lose their
+  // framebuffers with the cache above (RmFB); their memory goes when the
+  // planner does, after this destructor.
   const CommitCounters tests = committer_ ? committer_->counters() : CommitCounters{};
   committer_.reset();  // and the mode blob
   dev_->set_session_handlers(nullptr, nullptr);
@@ -161,7 +162,6 @@ std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
       {"kms_fbs_live", fb_counters_->created - fb_counters_->removed},
       {"kms_gem_handles_opened", fb_counters_->gem_handles_opened},
       {"kms_gem_handles_closed", fb_counters_->gem_handles_closed},
-      {"kms_dumb_buffers", copies_->size()},
   };
 }
 
