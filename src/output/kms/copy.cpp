@@ -64,7 +64,14 @@ std::optional<uint64_t> copy_pixels(const buffer::ConstPixelView& src, bool y_in
   return uint64_t{out_row} * h;
 }
 
+bool copy_reads_layout(uint64_t modifier) {
+  return modifier == DRM_FORMAT_MOD_LINEAR || modifier == DRM_FORMAT_MOD_INVALID;
+}
+
 Result<uint64_t> copy_frame(buffer::Buffer& src, const buffer::ScanoutLease& lease, bool& converted) {
+  if (!copy_reads_layout(src.desc().modifier))
+    return Error{EINVAL, fmt::format("the buffer's layout {} is not LINEAR: the CPU cannot read it as rows",
+                                     modifier_name(src.desc().modifier))};
   buffer::Buffer& dst = lease.buffer();
   auto in = src.map(false);
   if (!in) return Error{in.error().code, "cannot map the buffer to copy it: " + in.error().message()};

@@ -36,8 +36,20 @@ std::span<const uint32_t> copy_formats();
 std::optional<uint64_t> copy_pixels(const buffer::ConstPixelView& src, bool y_invert, const buffer::PixelView& dst,
                                     uint32_t& drawn_row_bytes, uint32_t& drawn_rows, bool& converted);
 
+// Whether the copy can read a buffer of this layout. The CPU reads a
+// mapping as rows of pixels, one after another: that is what
+// DRM_FORMAT_MOD_LINEAR means. Tiled layouts keep pixels in another order
+// (Intel X-tiling: 512-byte x 8-row tiles; Y-tiling: 128-byte x 32-row
+// tiles; AMD and Arm compress them as well), so read as rows they would show
+// garbage. Only the GPU, or the display engine itself, can untile them. A
+// buffer with no explicit modifier (DRM_FORMAT_MOD_INVALID: the driver's
+// implicit layout) is taken as linear: that is what a driver gives a buffer
+// the CPU maps, and what GBM_BO_USE_LINEAR asks for.
+bool copy_reads_layout(uint64_t modifier);
+
 // `src` copied (converted, turned the right way up) into the buffer `dst`
-// leases (XRGB8888, the mode's size). Returns the bytes the CPU copied;
+// leases (XRGB8888, the mode's size); EINVAL for a layout the copy cannot
+// read (copy_reads_layout). Returns the bytes the CPU copied;
 // `converted`: the pixels were rewritten, not just moved.
 Result<uint64_t> copy_frame(buffer::Buffer& src, const buffer::ScanoutLease& dst, bool& converted);
 // The leased buffer cleared to black (what the screen shows after a withdraw).

@@ -59,7 +59,13 @@ void KmsOutput::present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bo
   // Or a copy the plane can read.
   if (!f.direct) {
     if (auto r = copy(f, why); !r) {
-      log::warn("kms: frame (tag {}) cannot be shown: {}, and {}", tag, why.describe(), r.error().message());
+      // Once at warning level: a client that keeps sending frames the
+      // display cannot show must not flood the log.
+      const auto level = warned_unshowable_ ? log::Level::debug : log::Level::warn;
+      if (log::level() >= level)
+        log::write(level, fmt::format("kms: frame (tag {}) cannot be shown: {}, and {}", tag, f.reasons.describe(),
+                                      r.error().message()));
+      warned_unshowable_ = true;
       discard(std::move(f));
       return;
     }
@@ -137,12 +143,20 @@ Result<void> KmsOutput::lease_copy_target(Frame& f) {
 
 // The copy fallback: the CPU puts the frame into a buffer of ours.
 Result<void> KmsOutput::copy(Frame& f, ScanoutReasons reasons) {
+  f.reasons = reasons;
+  // A tiled buffer the plane refused cannot be copied either: the CPU would
+  // read its tiles as rows. Refused (discarded by the caller), with the
+  // reason, rather than shown scrambled.
+  if (!copy_reads_layout(f.buffer->desc().modifier)) {
+    f.reasons.add(ScanoutReason::modifier_not_linear);
+    n_.refused++;
+    return Error{EINVAL, fmt::format("{} is not a layout the CPU copy reads", modifier_name(f.buffer->desc().modifier))};
+  }
   if (auto r = lease_copy_target(f); !r) return r;
   bool converted = false;
   auto bytes = copy_frame(*f.buffer, f.copy, converted);
   if (!bytes) return bytes.error();
   f.direct = false;
-  f.reasons = reasons;
   n_.copied++;
   // The CPU copy goes to the ledger of the frame being committed now (the
   // reasons travel with the frame, in Presented).

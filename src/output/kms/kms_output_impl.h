@@ -105,6 +105,7 @@ class KmsOutput final : public Output {
 
   bool needs_modeset_ = true;  // first commit, and after the seat comes back
   bool paused_ = false;
+  bool warned_unshowable_ = false;  // a frame that could not be shown was logged
   bool touched_ = false;       // we committed something: restore at exit
   uint64_t serial_ = 0;        // user_data of the commit in flight
   FlipQueue<Frame> flips_;
@@ -120,6 +121,7 @@ class KmsOutput final : public Output {
   struct {
     uint64_t commits = 0, flips = 0, ebusy = 0, commit_failures = 0;
     uint64_t direct = 0, copied = 0, discarded = 0, blanked = 0;
+    uint64_t refused = 0;  // could not be copied either (modifier_not_linear)
   } n_;
 };
 

@@ -156,6 +156,7 @@ std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
       {"kms_frames_direct", n_.direct},
       {"kms_frames_copied", n_.copied},
       {"kms_frames_discarded", n_.discarded},
+      {"kms_frames_refused", n_.refused},
       {"kms_blanked", n_.blanked},
       {"kms_fbs_created", fb_counters_->created},
       {"kms_fbs_removed", fb_counters_->removed},

@@ -558,12 +558,69 @@ TEST(KmsOutput, EveryBlockerIsNamed) {
   EXPECT_TRUE(h.fake->test_commits.size() <= 1u) << "statically blocked: no TEST_ONLY for the client's buffer";
 }
 
-TEST(KmsOutput, ExplicitModifierWithoutAddfb2ModifiersIsCopied) {
+// A tiled buffer the plane will not take cannot be copied either: the CPU
+// would read Intel's 512x8-byte X tiles as rows and show them scrambled.
+// Refused with its reasons (typed), discarded and counted; nothing copied,
+// no scanout buffer leased.
+TEST(KmsOutput, TiledBufferThePlaneRefusesIsRefusedNotCopiedAsLinear) {
   Harness h;
   ASSERT_TRUE(h.out) << h.error;
   h.out->present(make_buffer(64, 48, 1, buffer::Kind::dmabuf, DRM_FORMAT_XRGB8888, I915_FORMAT_MOD_X_TILED), 1, true);
   h.flip();
-  EXPECT_EQ(reasons(h.presented.at(1)), (Names{"modifier_not_on_plane"}));
+  EXPECT_EQ(h.events, (Names{"discarded 1"}));
+  EXPECT_TRUE(h.copies.empty()) << "a tiled buffer was read as if it were linear";
+  EXPECT_EQ(h.counter("kms_frames_refused"), 1u);
+  EXPECT_EQ(h.counter("kms_frames_discarded"), 1u);
+  EXPECT_EQ(h.counter("kms_frames_copied"), 0u);
+  EXPECT_TRUE(h.fake->commits.empty()) << "nothing to show: nothing committed";
+  auto planner = h.out->scanout_planner();
+  ASSERT_TRUE(planner);
+  EXPECT_EQ((*planner)->stats().allocations, 0u) << "no copy target leased for a frame that cannot be copied";
+  // A linear frame after it is copied (wrong size) as usual: the refusal
+  // is about that buffer, not the client.
+  h.out->present(make_buffer(32, 24, 2), 2, true);
+  h.flip();
+  EXPECT_EQ(reasons(h.presented.at(2)), (Names{"size_mismatch"}));
+  EXPECT_EQ(h.copies.size(), 1u);
+}
+
+// Y-tiled, on a plane that takes X-tiled only (with ADDFB2 modifiers):
+// modifier_not_on_plane blocks the direct path, modifier_not_linear the copy.
+// Also when the plane does take the layout but the driver refuses the
+// TEST_ONLY commit: still no copy.
+TEST(KmsOutput, YTiledBufferIsRefusedWithBothReasons) {
+  Harness h(true, false, [](FakeDrm& f) {
+    f.addfb2_modifiers = 1;
+    f.in_formats_blob = in_formats_blob({DRM_FORMAT_XRGB8888}, {{DRM_FORMAT_MOD_LINEAR, 1}, {I915_FORMAT_MOD_X_TILED, 1}});
+  });
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->present(make_buffer(64, 48, 1, buffer::Kind::dmabuf, DRM_FORMAT_XRGB8888, I915_FORMAT_MOD_Y_TILED), 1, true);
+  EXPECT_EQ(h.events, (Names{"discarded 1"}));
+  EXPECT_EQ(h.counter("kms_frames_refused"), 1u);
+
+  h.fake->reject_test_only = EINVAL;
+  h.out->present(make_buffer(64, 48, 2, buffer::Kind::dmabuf, DRM_FORMAT_XRGB8888, I915_FORMAT_MOD_X_TILED), 2, true);
+  EXPECT_EQ(h.events, (Names{"discarded 1", "discarded 2"}));
+  EXPECT_EQ(h.counter("kms_frames_refused"), 2u);
+  EXPECT_TRUE(h.copies.empty());
+}
+
+// Legacy has no TEST_ONLY: a tiled buffer the plane listed goes to the
+// commit, and when the driver refuses it there the copy fallback must not
+// read it as linear either.
+TEST(KmsOutput, LegacyRefusalOfATiledBufferIsNotCopied) {
+  Harness h(false, false, [](FakeDrm& f) {
+    f.addfb2_modifiers = 1;
+    f.in_formats_blob = in_formats_blob({DRM_FORMAT_XRGB8888}, {{DRM_FORMAT_MOD_LINEAR, 1}, {I915_FORMAT_MOD_X_TILED, 1}});
+  });
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->present(make_buffer(64, 48, 1), 1, true);
+  h.dispatch();
+  h.fake->fail_commit_errno = EINVAL;
+  h.out->present(make_buffer(64, 48, 2, buffer::Kind::dmabuf, DRM_FORMAT_XRGB8888, I915_FORMAT_MOD_X_TILED), 2, true);
+  EXPECT_EQ(h.events.back(), "discarded 2");
+  EXPECT_EQ(h.counter("kms_frames_refused"), 1u);
+  EXPECT_TRUE(h.copies.empty());
 }
 
 TEST(KmsOutput, ImportFailureIsCopiedAndCachedPerBuffer) {
