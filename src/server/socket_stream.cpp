@@ -57,11 +57,8 @@ struct SocketStream {
   // attach_frame(seq) waiting for the next wl_surface.commit, and a commit
   // deferred until its frame's bytes are all here.
   std::optional<uint64_t> pending_attach;
-  struct Deferred {
-    uint64_t seq = 0;
-    std::vector<ResourceRef> frames, feedbacks;
-  };
-  std::optional<Deferred> deferred;
+  std::optional<uint64_t> deferred;  // the deferred commit's attach_frame sequence
+  ResourceList deferred_frames, deferred_feedbacks;
 
   ~SocketStream() {
     drop_deferred();
@@ -75,8 +72,8 @@ struct SocketStream {
   // must say so (presentation-time requires `discarded`).
   void drop_deferred() {
     if (!deferred) return;
-    for (auto& fb : deferred->feedbacks)
-      if (fb) send_feedback_discarded(fb.get());
+    discard_feedbacks(deferred_feedbacks);
+    deferred_frames.clear();
     deferred.reset();
   }
 
@@ -129,14 +126,16 @@ struct SocketStream {
     if (server->ledger != nullptr)
       server->ledger->copy(header.byte_count, "read(): socket buffer -> staging buffer (kernel copy)");
     if (deferred && surface != nullptr) {
-      if (!same_seq(header.seq, deferred->seq)) {
+      if (!same_seq(header.seq, *deferred)) {
         fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_SEQUENCE,
-             fmt::format("attach_frame({}) but the socket delivered frame {}", deferred->seq, header.seq));
+             fmt::format("attach_frame({}) but the socket delivered frame {}", *deferred, header.seq));
         return;
       }
-      Deferred d = std::move(*deferred);
       deferred.reset();
-      server->apply_commit(*surface, content(), std::move(d.frames), std::move(d.feedbacks));
+      ResourceList frames, feedbacks;
+      frames.take_all(deferred_frames);
+      feedbacks.take_all(deferred_feedbacks);
+      server->apply_commit(*surface, content(), frames, feedbacks);
     }
   }
 
@@ -325,8 +324,7 @@ void bind_manager(wl_client* client, void* data, uint32_t version, uint32_t id) 
 
 bool stream_attach_pending(const SocketStream& st) { return st.pending_attach.has_value(); }
 
-StreamCommit stream_take_commit(Surface& s, CommitContent& c, std::vector<ResourceRef>& frames,
-                                std::vector<ResourceRef>& feedbacks) {
+StreamCommit stream_take_commit(Surface& s, CommitContent& c, ResourceList& frames, ResourceList& feedbacks) {
   SocketStream& st = *s.stream;
   if (!st.pending_attach) return StreamCommit::none;
   const uint64_t seq = *st.pending_attach;
@@ -344,11 +342,13 @@ StreamCommit stream_take_commit(Surface& s, CommitContent& c, std::vector<Resour
   if (st.deferred) {
     st.fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_TOO_MANY_FRAMES,
             fmt::format("commit for frame {} while the commit for frame {} still waits for its bytes", seq,
-                        st.deferred->seq));
+                        *st.deferred));
     return StreamCommit::failed;
   }
   // Not all bytes are here yet: hold the commit (like waiting for a fence).
-  st.deferred = SocketStream::Deferred{seq, std::move(frames), std::move(feedbacks)};
+  st.deferred = seq;
+  st.deferred_frames.take_all(frames);
+  st.deferred_feedbacks.take_all(feedbacks);
   return StreamCommit::deferred;
 }
 
