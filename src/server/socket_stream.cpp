@@ -26,8 +26,6 @@
 
 namespace zc::server {
 
-namespace transport = wire;  // the wire format shared with the client (wire/socket_wire.h)
-
 struct SocketStream {
   Server::Impl* server = nullptr;
   wl_resource* resource = nullptr;
@@ -35,14 +33,14 @@ struct SocketStream {
   UniqueFd fd;
   wl_event_source* source = nullptr;
   wl_event_source* stall_timer = nullptr;
-  uint32_t chunk = transport::kDefaultChunk;
+  uint32_t chunk = wire::kDefaultChunk;
   bool failed = false;
 
   // Reading state of the frame on the wire.
-  uint8_t header_bytes[transport::kSocketHeaderBytes] = {};
+  uint8_t header_bytes[wire::kSocketHeaderBytes] = {};
   size_t header_got = 0;
   bool have_header = false;
-  transport::SocketFrameHeader header;
+  wire::SocketFrameHeader header;
   uint64_t body_got = 0;
   uint64_t progress_at_last_check = 0;
   uint32_t idle_checks = 0;  // stall checks in a row that saw no new byte
@@ -185,9 +183,21 @@ struct SocketStream {
         }
         header_got += static_cast<size_t>(n);
         if (header_got < sizeof header_bytes) continue;
-        header = transport::decode_header(header_bytes);
-        if (auto err = transport::validate_header(header)) {
+        header = wire::decode_header(header_bytes);
+        if (auto err = wire::validate_header(header)) {
           fail(err->code, err->message);
+          return;
+        }
+        // The staging buffer is sized by the header, so a header alone could
+        // make the compositor map up to wire::kMaxFrameBytes (1 GiB). Nothing
+        // bigger than a scanout buffer can be shown anyway (the planner would
+        // refuse it after every byte was read): refuse it here, before any
+        // memory is mapped.
+        if (header.byte_count > buffer::kMaxScanoutBufferBytes) {
+          fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_SIZE,
+               fmt::format("frame {} of {}x{} is {} bytes, more than the largest scanout buffer ({} bytes)",
+                           header.seq, header.width, header.height, header.byte_count,
+                           buffer::kMaxScanoutBufferBytes));
           return;
         }
         if (!ensure_staging(header.byte_count)) {
@@ -229,7 +239,7 @@ struct SocketStream {
       if (!have_header)
         fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_TRUNCATED,
              fmt::format("frame header stalled: {} of {} bytes arrived, none in the last {} ms", header_got,
-                         transport::kSocketHeaderBytes, kStallMs));
+                         wire::kSocketHeaderBytes, kStallMs));
       else
         fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_TRUNCATED,
              fmt::format("frame {} stalled: {} of {} bytes arrived, none in the last {} ms", header.seq, body_got,
@@ -264,9 +274,9 @@ void stream_destroyed(wl_resource* r) { delete stream_of(r); }
 void manager_get_stream(wl_client* client, wl_resource* r, uint32_t id, wl_resource* surface_res, uint32_t chunk) {
   auto* server = static_cast<Server::Impl*>(wl_resource_get_user_data(r));
   Surface* surface = surface_from_resource(surface_res);
-  if (chunk < transport::kMinChunk || chunk > transport::kMaxChunk) {
+  if (chunk < wire::kMinChunk || chunk > wire::kMaxChunk) {
     server->post_error(r, ZCPIPE_SOCKET_MANAGER_V1_ERROR_BAD_CHUNK_SIZE,
-                       fmt::format("chunk_size {} out of range {}..{}", chunk, transport::kMinChunk, transport::kMaxChunk));
+                       fmt::format("chunk_size {} out of range {}..{}", chunk, wire::kMinChunk, wire::kMaxChunk));
     return;
   }
   if (surface->stream != nullptr) {
