@@ -39,7 +39,6 @@ namespace {
 constexpr size_t kSlots = 16;
 constexpr int kWaitMs = 5000;  // the longest we wait for the parent to answer
 constexpr int kWithdrawWaitMs = 500;  // ... to give back a withdrawn buffer
-constexpr size_t kFallback = 3;       // fallback copy buffers (shown, queued, being written)
 
 // wl_shm's format codes are DRM fourccs, except its two oldest ones.
 uint32_t drm_to_shm_format(uint32_t fourcc) {
@@ -84,6 +83,7 @@ struct Slot {
   Remote* remote = nullptr;
   bool client_owned = false;
   bool copied = false;  // a fallback copy: the parent could not take the client's buffer
+  buffer::ScanoutLease lease;  // ... in this scanout buffer, written again only once the parent let go
   enum class Fate { waiting, presented, discarded } fate = Fate::waiting;
   bool parent_released = false;
   struct wp_presentation_feedback* feedback = nullptr;
@@ -189,13 +189,15 @@ class WaylandOutput final : public Output {
     }
     Remote* remote = remote_for(buffer, client_owned);
     bool copied = false;
+    buffer::ScanoutLease lease;
     if (remote != nullptr && remote->refused) {
       // The parent cannot read the client's buffer: this hop pays a copy
       // into memory of its own that the parent maps (wl_shm), and says so.
       auto copy = copy_to_fallback(*buffer, tag);
       remote = nullptr;
       if (copy) {
-        buffer = std::move(copy.value());
+        lease = std::move(copy.value());
+        buffer = lease.shared_buffer();
         remote = remote_for(buffer, false);
         client_owned = false;
         copied = true;
@@ -217,6 +219,7 @@ class WaylandOutput final : public Output {
     slot->remote = remote;
     slot->client_owned = client_owned;
     slot->copied = copied;
+    slot->lease = std::move(lease);
     slot->fate = Slot::Fate::waiting;
     slot->parent_released = false;
     ZC_TRACE(client_owned ? "nested output: the client's dmabuf goes on to the parent as the same buffer (its fds were sent once): 0 bytes copied at this hop"
@@ -273,13 +276,6 @@ class WaylandOutput final : public Output {
                              "the release of a withdrawn buffer", kWithdrawWaitMs);
     in_withdraw_ = false;
     if (!waited && waited.error().code != ETIMEDOUT) fail(waited.error().message());
-    // The fallback copies' buffers go with the surface, as the server gives
-    // its idle scanout buffers back. (A parent that released every frame
-    // before the client left, as Weston does with wl_shm, gets no withdraw:
-    // then the ring stays, allocated once, for the next client.)
-    std::erase_if(fallback_, [&](const std::shared_ptr<buffer::Buffer>& b) {
-      return std::none_of(slots_.begin(), slots_.end(), [&](const Slot& sl) { return sl.used && sl.buffer == b; });
-    });
     sweep();
     if (vblank_deferred_) {
       vblank_deferred_ = false;
@@ -423,50 +419,39 @@ class WaylandOutput final : public Output {
     return wl;
   }
 
-  // The fallback copy: the client's frame into a memfd of ours, from a small
-  // ring allocated once (again only if the frame size changes), shared with
-  // the parent as wl_shm like the server's own scanout buffers.
-  Result<std::shared_ptr<buffer::Buffer>> copy_to_fallback(buffer::Buffer& src, uint64_t tag) {
+  // The fallback copy: the client's frame into a scanout buffer leased from
+  // the output's planner (buffer/scanout_planner.h: the same few memfds the
+  // server copies wl_shm frames into, allocated rarely, given back when a
+  // surface unmaps), shared with the parent as wl_shm like those.
+  Result<buffer::ScanoutLease> copy_to_fallback(buffer::Buffer& src, uint64_t tag) {
     const buffer::Dmabuf& d = src.desc();
     const FormatInfo* info = format_info(d.format);
     if (info == nullptr || d.num_planes != 1 || (d.modifier != DRM_FORMAT_MOD_LINEAR && d.modifier != DRM_FORMAT_MOD_INVALID))
       return Error{0, fmt::format("the parent refuses the dmabuf and it cannot be copied here ({} modifier 0x{:x}, {} planes)",
                                   format_name(d.format), d.modifier, d.num_planes)};
-    auto busy = [&](const std::shared_ptr<buffer::Buffer>& b) {
-      return std::any_of(slots_.begin(), slots_.end(), [&](const Slot& s) { return s.used && s.buffer == b; });
-    };
-    std::shared_ptr<buffer::Buffer>* dst = nullptr;
-    for (auto& b : fallback_)
-      if (b->width() == d.width && b->height() == d.height && b->format() == d.format && !busy(b)) dst = &b;
-    if (dst == nullptr) {
-      if (!fallback_alloc_) {
-        auto a = buffer::create_memfd_allocator();
-        if (!a) return a.error();
-        fallback_alloc_ = std::move(a.value());
-      }
-      auto nb = fallback_alloc_->allocate(d.width, d.height, d.format, {});
-      if (!nb) return nb.error();
-      std::shared_ptr<buffer::Buffer> fresh = std::move(nb.value());
-      // A ring of kFallback: an idle buffer of another size makes room.
-      auto idle = std::find_if(fallback_.begin(), fallback_.end(), [&](const auto& b) { return !busy(b); });
-      if (fallback_.size() >= kFallback && idle != fallback_.end()) *idle = std::move(fresh), dst = &*idle;
-      else if (fallback_.size() < kFallback) dst = &fallback_.emplace_back(std::move(fresh));
-      else return Error{EBUSY, "every fallback buffer is still held by the parent"};
-    }
+    auto planner = scanout_planner();
+    if (!planner) return planner.error();
+    auto lease = (*planner)->acquire(d.width, d.height, d.format, buffer::ScanoutUser::output);
+    if (!lease) return lease.error();
     auto from = src.map(false);
-    auto to = (*dst)->map(true);
+    auto to = lease->buffer().map(true);
     if (!from || !to) return Error{EIO, "cannot map a buffer for the fallback copy"};
     const size_t row = static_cast<size_t>(d.width) * info->bytes_per_pixel;
-    const uint32_t dst_stride = (*dst)->stride();
+    const uint32_t dst_stride = lease->buffer().stride();
     src.begin_cpu_access(false);
+    lease->buffer().begin_cpu_access(true);
     for (uint32_t y = 0; y < d.height; ++y) {
       // wl_shm has no Y_INVERT: a bottom-up buffer is turned upright here.
       const uint32_t sy = d.y_invert ? d.height - 1 - y : y;
-      std::memcpy(to->data() + static_cast<size_t>(y) * dst_stride, from->data() + d.planes[0].offset + static_cast<size_t>(sy) * d.planes[0].stride, row);
+      std::memcpy(to->data() + static_cast<size_t>(y) * dst_stride,
+                  from->data() + d.planes[0].offset + static_cast<size_t>(sy) * d.planes[0].stride, row);
     }
+    auto& drawn = lease->drawn();
+    buffer::clear_stale(to->data(), dst_stride, static_cast<uint32_t>(row), d.height, drawn.row_bytes, drawn.rows);
+    lease->buffer().end_cpu_access(true);
     src.end_cpu_access(false);
     if (cb_.copied) cb_.copied(tag, row * d.height, "nested output: the parent refused the dmabuf: memcpy into our wl_shm buffer");
-    return *dst;
+    return std::move(lease.value());
   }
 
   void destroy_remote(std::unordered_map<const buffer::Buffer*, std::unique_ptr<Remote>>::iterator it) {
@@ -512,6 +497,7 @@ class WaylandOutput final : public Output {
     if (s.feedback != nullptr) wp_presentation_feedback_destroy(s.feedback);
     s.used = false;
     s.buffer.reset();
+    s.lease.reset();
     s.remote = nullptr;
     s.feedback = nullptr;
     counters_.released_after_parent++;
@@ -853,8 +839,6 @@ class WaylandOutput final : public Output {
   std::vector<uint32_t> shm_formats_;
   std::unordered_map<const buffer::Buffer*, std::unique_ptr<Remote>> remotes_;
   std::array<Slot, kSlots> slots_{};
-  std::unique_ptr<buffer::Allocator> fallback_alloc_;
-  std::vector<std::shared_ptr<buffer::Buffer>> fallback_;
   bool warned_copy_ = false;
   struct {
     uint64_t forwarded_dmabuf = 0, forwarded_shm = 0, not_forwarded = 0;
