@@ -145,7 +145,7 @@ void KmsOutput::restore() {
 
 std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
   const CommitCounters& c = committer_->counters();
-  return {
+  std::vector<std::pair<std::string, uint64_t>> out = {
       {"kms_commits", n_.commits},
       {"kms_page_flips", n_.flips},
       {"kms_test_only", c.tests},
@@ -164,6 +164,9 @@ std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
       {"kms_gem_handles_opened", fb_counters_->gem_handles_opened},
       {"kms_gem_handles_closed", fb_counters_->gem_handles_closed},
   };
+  if (cfg_.verify)
+    for (auto& kv : witness_.counters()) out.push_back(std::move(kv));
+  return out;
 }
 
 }  // namespace kms
