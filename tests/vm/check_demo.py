@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A vm check: run zcpipe-demo on the guest's real DRM device and assert on its JSON.
 
-usage: check_demo.py DEMO [--allocator NAME] [--buffer-kind KIND] [--output NAME] [--scanout-copy REASON_NAME] -- DEMO-ARGS...
+usage: check_demo.py DEMO [--allocator NAME] [--buffer-kind KIND] [--output NAME] [--scanout-copy REASON_NAME]
+                     [--overwrite-proof yes] [--hops N] -- DEMO-ARGS...
 
 Asserts, for every run in the demo's --json:
   * the demo exited 0 and checks.passed (every frame presented, checksums verified, ...)
@@ -9,6 +10,10 @@ Asserts, for every run in the demo's --json:
   * dmabuf frames were ZERO_COPY, and came from --allocator with buffer kind --buffer-kind
   * the compositor's output is --output (e.g. headless, kms)
   * the compositor's open descriptors at exit equal those at start
+  * --overwrite-proof yes: the overwrite experiment had a witness and came out
+    as predicted: the client's marker seen in every looked-at dmabuf frame
+    (the display read the client's own memory), in none of shm's or socket's
+  * --hops N: the run crossed N compositors, with the copies per hop as designed
 """
 import json
 import os
@@ -53,6 +58,23 @@ def main():
             print(f"{t}: fallback reasons: {run['frames'][0].get('scanout_reasons')} "
                   f"({run['frames'][0].get('scanout_reason')})")
             continue
+        if "overwrite-proof" in want:
+            p = run.get("overwrite_proof") or {}
+            print(f"{t}: overwrite experiment: marker seen in {p.get('marker_seen_frames')} of {p.get('frames')} "
+                  f"frames looked at, expected {p.get('expected')!r}, witness {p.get('witness')!r}")
+            if p.get("witness") is None or not p.get("frames"):
+                failures.append(f"{t}: the overwrite experiment had no witness or no frame: {p}")
+            elif p.get("as_expected") is not True:
+                failures.append(f"{t}: the overwrite experiment did not come out as predicted: {p}")
+            elif t == "dmabuf" and p["marker_seen_frames"] != p["frames"]:
+                failures.append(f"dmabuf: marker seen in only {p['marker_seen_frames']} of {p['frames']} frames")
+            elif t != "dmabuf" and p["marker_seen_frames"] != 0:
+                failures.append(f"{t}: the marker was seen in a copy: {p}")
+        if "hops" in want:
+            if run.get("hops") != int(want["hops"]):
+                failures.append(f"{t}: {run.get('hops')} hops, expected {want['hops']}")
+            if not run["checks"].get("copies_per_hop_as_designed"):
+                failures.append(f"{t}: copies per hop not as designed: {run.get('per_hop')}")
         wrong = [f["frame"] for f in run["frames"] if f["cpu_copies"] != COPIES[t]]
         if wrong:
             failures.append(f"{t}: frames {wrong[:5]} do not have {COPIES[t]} CPU copies")
