@@ -23,6 +23,7 @@
 #include "output/kms/commit.h"
 #include "output/kms/copy.h"
 #include "output/kms/dumb.h"
+#include "output/kms/fence.h"
 #include "output/kms/flip_queue.h"
 #include "output/kms/framebuffer.h"
 #include "output/kms/pipeline.h"
@@ -69,6 +70,7 @@ class KmsOutput final : public Output {
     bool direct = false;
     ScanoutReasons reasons;  // why it was copied
     bool withdrawn = false;  // its surface is gone: blank the screen after it
+    std::unique_ptr<FrameFence> fence;  // a direct dma-buf's render fence (fence.h)
   };
   struct Cached {
     std::weak_ptr<buffer::Buffer> buffer;  // expired = the wl_buffer is gone
@@ -82,7 +84,7 @@ class KmsOutput final : public Output {
   Result<void> copy(Frame& f, ScanoutReasons reasons);
   void discard(Frame f);
   void commit_queued();
-  Result<void> commit(const Frame& f);
+  Result<void> commit(Frame& f);
   void on_flip(uint64_t time_ns, uint32_t sequence);
   bool queue_blank();
   void sweep();
@@ -125,6 +127,7 @@ class KmsOutput final : public Output {
   struct {
     uint64_t commits = 0, flips = 0, ebusy = 0, commit_failures = 0;
     uint64_t direct = 0, copied = 0, discarded = 0, blanked = 0;
+    uint64_t fences_attached = 0, fences_waited = 0, out_fences = 0;
   } n_;
 };
 
@@ -144,6 +147,7 @@ Result<void> KmsOutput::init() {
     else log::info("kms: {}: using legacy modesetting", c.error().message());
   }
   if (!committer_) committer_ = make_legacy_committer(dev_->drm_ptr(), target);
+  if (!cfg_.export_fence) cfg_.export_fence = buffer::export_sync_file;
   formats_ = kms::scanout_formats(drm_, pipe_);
   importable_ = kms::importable_formats(formats_, pipe_.plane_formats, caps.addfb2_modifiers);
   copies_ = std::make_unique<CopyPool>(dev_, pipe_.mode.hdisplay, pipe_.mode.vdisplay, fb_counters_);
@@ -204,6 +208,12 @@ void KmsOutput::present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bo
       f.shown = buffer;
       f.direct = true;
       n_.direct++;
+      // The GPU may still be drawing it: take its fence now, before anyone
+      // else could queue more work on the buffer (fence.h).
+      if (auto fence = FrameFence::take(cfg_.export_fence, buffer->desc().planes[0].fd.get(), monotonic_ns()))
+        f.fence = std::move(fence.value());
+      else
+        log::debug("kms: tag {}: no fence to wait for: {}", tag, fence.error().message());
     }
   }
   // Or a copy the plane can read.
@@ -307,6 +317,12 @@ void KmsOutput::sweep() {
 void KmsOutput::commit_queued() {
   if (!flips_.ready() || paused_ || modeset_idle_ != nullptr) return;
   Frame& f = *flips_.queued();
+  // A buffer the GPU may still be drawing: either the commit carries its
+  // fence (IN_FENCE_FD), or the loop waits for it, without blocking, and
+  // calls back here once it signalled (fence.h).
+  if (f.fence && !f.fence->ready_to_commit(committer_->takes_in_fences(), loop_, [this] { commit_queued(); },
+                                           monotonic_ns()))
+    return;
   auto r = commit(f);
   if (!r && r.error().code != EBUSY && f.direct && f.has_tag) {
     // The kernel refused at commit time what looked fine (legacy has no
@@ -314,6 +330,7 @@ void KmsOutput::commit_queued() {
     n_.commit_failures++;
     f.fb.reset();
     f.shown.reset();
+    f.fence.reset();  // the copy reads the buffer through the CPU (DMA_BUF_IOCTL_SYNC waits)
     log::debug("kms: tag {}: commit refused ({}): copying", f.tag, r.error().message());
     if (copy(f, ScanoutReason::commit_failed)) r = commit(f);
   }
@@ -336,10 +353,17 @@ void KmsOutput::commit_queued() {
   flips_.committed();
 }
 
-Result<void> KmsOutput::commit(const Frame& f) {
+Result<void> KmsOutput::commit(Frame& f) {
   const uint64_t serial = serial_ + 1;
-  auto r = committer_->page_flip(*f.fb, needs_modeset_, serial);
+  CommitFences fences;
+  if (f.fence) {
+    fences.in_fence_fd = f.fence->is_sync_file() ? f.fence->fd() : -1;
+    fences.want_out_fence = true;
+  }
+  const uint64_t now = monotonic_ns();
+  auto r = committer_->page_flip(*f.fb, needs_modeset_, serial, &fences);
   if (!r) return r.error();
+  if (f.fence) f.fence->committed(fences.in_fence_attached, now, std::move(fences.out_fence));
   // A legacy modeset is blocking and sends no event: the frame is on screen
   // already. Its completion is reported from an idle callback, so that
   // present() never calls back into the server re-entrantly.
@@ -397,6 +421,12 @@ void KmsOutput::on_flip(uint64_t time_ns, uint32_t sequence) {
   p.zero_copy = cur.client_owned && cur.direct;
   p.direct = cur.direct;
   p.reasons = cur.reasons;
+  if (cur.fence) {
+    p.fence = cur.fence->flipped(time_ns);  // and its descriptors close
+    cur.fence.reset();
+    (p.fence->attached ? n_.fences_attached : n_.fences_waited)++;
+    if (p.fence->out_fence) n_.out_fences++;
+  }
   const bool tagged = cur.has_tag;
   const uint64_t tag = cur.tag;
   // Keep the display busy: commit the next frame before calling anyone.
@@ -566,6 +596,9 @@ std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
       {"kms_gem_handles_opened", fb_counters_->gem_handles_opened},
       {"kms_gem_handles_closed", fb_counters_->gem_handles_closed},
       {"kms_dumb_buffers", copies_->size()},
+      {"kms_fences_attached", n_.fences_attached},
+      {"kms_fences_waited", n_.fences_waited},
+      {"kms_out_fences", n_.out_fences},
   };
 }
 

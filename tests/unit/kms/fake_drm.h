@@ -65,7 +65,7 @@ class FakeDrm final : public Drm {
   static constexpr uint32_t kConnCrtcId = 100, kCrtcModeId = 101, kCrtcActive = 102;
   static constexpr uint32_t kPlaneType = 110, kFbId = 111, kPlaneCrtcId = 112, kSrcX = 113, kSrcY = 114,
                             kSrcW = 115, kSrcH = 116, kCrtcX = 117, kCrtcY = 118, kCrtcW = 119, kCrtcH = 120,
-                            kInFormats = 121;
+                            kInFormats = 121, kInFenceFd = 122, kOutFencePtr = 103;
 
   // ---- knobs
   bool atomic_supported = true;
@@ -98,6 +98,14 @@ class FakeDrm final : public Drm {
     bool has(uint32_t object, uint32_t prop) const { return value(object, prop) != UINT64_MAX; }
   };
   std::vector<Commit> test_commits, commits;
+  // IN_FENCE_FD of each real commit: the fd, and the file it named then
+  // (inode), which the tests compare with the fence they handed out.
+  struct InFence {
+    int fd;
+    ino_t object;
+  };
+  std::vector<InFence> in_fences;
+  int out_fences_made = 0;  // OUT_FENCE_PTR: sync_files (eventfds here) written back
   struct SetCrtc {
     uint32_t crtc, fb;
     std::vector<uint32_t> connectors;
@@ -137,6 +145,7 @@ class FakeDrm final : public Drm {
     if (on_destroy) on_destroy(*this);
     ::close(event_fd_);
     for (auto& [h, fd] : dumb_fds_) ::close(fd);
+    for (int fd : out_signals_) ::close(fd);
   }
 
   void set_initial_fb() {
@@ -170,6 +179,12 @@ class FakeDrm final : public Drm {
     }
     const uint64_t one = 1;
     if (!ready_.empty() && ::write(event_fd_, &one, sizeof one) != sizeof one) std::abort();
+    // The out-fences of those commits signal with them.
+    for (int fd : out_signals_) {
+      if (::write(fd, &one, sizeof one) != sizeof one) std::abort();
+      ::close(fd);
+    }
+    out_signals_.clear();
   }
 
   // ---- kms::Drm
@@ -239,13 +254,13 @@ class FakeDrm final : public Drm {
     if (object == kConnector && type == DRM_MODE_OBJECT_CONNECTOR) {
       out = {{kConnCrtcId, "CRTC_ID", 0}};
     } else if (object == kCrtc && type == DRM_MODE_OBJECT_CRTC) {
-      out = {{kCrtcModeId, "MODE_ID", 0}, {kCrtcActive, "ACTIVE", 0}};
+      out = {{kCrtcModeId, "MODE_ID", 0}, {kCrtcActive, "ACTIVE", 0}, {kOutFencePtr, "OUT_FENCE_PTR", 0}};
     } else if ((object == kPrimary || object == kCursor) && type == DRM_MODE_OBJECT_PLANE) {
       const uint64_t t = object == kPrimary ? DRM_PLANE_TYPE_PRIMARY : DRM_PLANE_TYPE_CURSOR;
       out = {{kPlaneType, "type", t},   {kFbId, "FB_ID", 0},    {kPlaneCrtcId, "CRTC_ID", 0},
              {kSrcX, "SRC_X", 0},       {kSrcY, "SRC_Y", 0},    {kSrcW, "SRC_W", 0},
              {kSrcH, "SRC_H", 0},       {kCrtcX, "CRTC_X", 0},  {kCrtcY, "CRTC_Y", 0},
-             {kCrtcW, "CRTC_W", 0},     {kCrtcH, "CRTC_H", 0}};
+             {kCrtcW, "CRTC_W", 0},     {kCrtcH, "CRTC_H", 0},  {kInFenceFd, "IN_FENCE_FD", UINT64_MAX}};
       if (in_formats_blob && object == kPrimary) {
         blobs_[kInFormatsBlob] = *in_formats_blob;
         out.push_back({kInFormats, "IN_FORMATS", kInFormatsBlob});
@@ -371,6 +386,28 @@ class FakeDrm final : public Drm {
       overlapping_commits++;
       return EBUSY;
     }
+    // Explicit fences, as the kernel treats them: IN_FENCE_FD must name a
+    // sync_file now (EINVAL otherwise) and the caller keeps its descriptor;
+    // OUT_FENCE_PTR is an address where a new descriptor is written, which
+    // becomes readable when the flip completes (complete_flips).
+    std::optional<InFence> in;
+    for (const auto& p : c.props)
+      if (p.object == kPrimary && p.property == kInFenceFd && p.value != UINT64_MAX) {
+        struct stat st {};
+        if (::fstat(static_cast<int>(p.value), &st) != 0) return EINVAL;
+        in = InFence{static_cast<int>(p.value), st.st_ino};
+      }
+    int32_t* out_ptr = nullptr;
+    for (const auto& p : c.props)
+      if (p.object == kCrtc && p.property == kOutFencePtr && p.value != 0)
+        out_ptr = reinterpret_cast<int32_t*>(static_cast<uintptr_t>(p.value));
+    if (in) in_fences.push_back(*in);
+    if (out_ptr != nullptr) {
+      const int fence = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      out_signals_.push_back(::fcntl(fence, F_DUPFD_CLOEXEC, 0));
+      *out_ptr = fence;
+      out_fences_made++;
+    }
     const State next = apply(c);
     plane_fb = next.plane_fb;
     plane_crtc = next.plane_crtc;
@@ -493,6 +530,7 @@ class FakeDrm final : public Drm {
   std::map<uint32_t, std::vector<uint8_t>> blobs_;
   std::set<uint32_t> kernel_blobs_;
   std::deque<FlipEvent> pending_, ready_;
+  std::vector<int> out_signals_;  // the fake's end of out-fences not yet signalled
 };
 
 }  // namespace zc::test

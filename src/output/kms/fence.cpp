@@ -1,0 +1,94 @@
+#include "output/kms/fence.h"
+
+#include <fcntl.h>
+
+#include <cerrno>
+
+#include "common/clock.h"
+
+namespace zc::output::kms {
+
+Result<std::unique_ptr<FrameFence>> FrameFence::take(const buffer::SyncFileExporter& exporter, int dmabuf_fd,
+                                                     uint64_t now_ns) {
+  auto s = exporter(dmabuf_fd);
+  if (s) return std::unique_ptr<FrameFence>(new FrameFence(std::move(s.value()), true, now_ns));
+  // ENOTTY (no such ioctl: Linux < 6.0, or not a dma-buf) or EINVAL (an
+  // older kernel's check of the flags): poll the dma-buf itself. Its POLLIN
+  // answers the same question, "have the writers finished?", for now only.
+  UniqueFd self{::fcntl(dmabuf_fd, F_DUPFD_CLOEXEC, 0)};
+  if (!self) return Error::from_errno("cannot duplicate the dma-buf to wait for its fence");
+  return std::unique_ptr<FrameFence>(new FrameFence(std::move(self), false, now_ns));
+}
+
+FrameFence::~FrameFence() { stop_watching(); }
+
+void FrameFence::stop_watching() {
+  if (watch_ != nullptr) wl_event_source_remove(watch_);
+  watch_ = nullptr;
+  ready_ = nullptr;
+}
+
+bool FrameFence::ready_to_commit(bool attach, wl_event_loop* loop, std::function<void()> ready, uint64_t now_ns) {
+  // The display will wait: nothing to do here.
+  if (attach && sync_file_) return true;
+  if (signalled_ns_ != 0) return true;
+  if (buffer::fence_signalled(fd_.get())) {
+    // The kernel's own timestamp when it has one (then usually before we
+    // got the frame: the GPU was done already).
+    signalled_ns_ = buffer::sync_file_signal_time(fd_.get()).value_or(now_ns);
+    stop_watching();
+    return true;
+  }
+  // Not yet: let the event loop tell us. POLLIN on a sync_file (or a
+  // dma-buf) is exactly "signalled"; nothing blocks meanwhile.
+  if (watch_ == nullptr) {
+    watch_ = wl_event_loop_add_fd(loop, fd_.get(), WL_EVENT_READABLE, &on_readable, this);
+    // Cannot watch (no memory): commit anyway. The kernel still honours the
+    // buffer's implicit fences, at the cost of a late flip.
+    if (watch_ == nullptr) return true;
+  }
+  ready_ = std::move(ready);
+  return false;
+}
+
+int FrameFence::on_readable(int, uint32_t, void* data) {
+  auto* self = static_cast<FrameFence*>(data);
+  // The kernel's timestamp if the fd can say; else when it was seen.
+  self->signalled_ns_ = buffer::sync_file_signal_time(self->fd_.get()).value_or(monotonic_ns());
+  // `ready` may commit, fail, and drop this very frame (and this object):
+  // nothing of `self` is touched after it.
+  std::function<void()> ready = std::move(self->ready_);
+  self->stop_watching();  // level-triggered: it would fire again
+  if (ready) ready();
+  return 0;
+}
+
+void FrameFence::committed(bool attached, uint64_t now_ns, UniqueFd out_fence) {
+  attached_ = attached;
+  commit_ns_ = now_ns;
+  out_fence_ = std::move(out_fence);
+  stop_watching();
+}
+
+FenceTimes FrameFence::flipped(uint64_t flip_ns) {
+  FenceTimes t;
+  t.attached = attached_;
+  uint64_t sig = signalled_ns_;
+  if (sig == 0) {
+    // Attached: the display waited for it, so it had signalled by the flip.
+    // The kernel's timestamp says when exactly; without one (not a real
+    // sync_file), the flip bounds it.
+    sig = buffer::sync_file_signal_time(fd_.get()).value_or(flip_ns);
+  }
+  t.signal_after_ns = sig > commit_ns_ ? sig - commit_ns_ : 0;
+  if (!attached_ && sig > taken_ns_) t.wait_ns = (sig < commit_ns_ ? sig : commit_ns_) - taken_ns_;
+  t.flip_after_ns = flip_ns > commit_ns_ ? flip_ns - commit_ns_ : 0;
+  t.out_fence = out_fence_ && buffer::fence_signalled(out_fence_.get());
+  // Done with them: the kernel took its own references at the commit.
+  stop_watching();
+  fd_.reset();
+  out_fence_.reset();
+  return t;
+}
+
+}  // namespace zc::output::kms
