@@ -129,6 +129,8 @@ class FakeDrm final : public Drm {
   struct Fb {
     uint32_t w, h, format;
     ino_t object;
+    uint32_t planes = 1;             // handles given (the first zero ends them)
+    std::array<uint64_t, 4> modifiers{};  // as given to AddFB2WithModifiers (zeros for plain AddFB2)
   };
   std::map<uint32_t, Fb> fbs;
   // The committed state (what the kernel holds), as the rules need it.
@@ -323,15 +325,22 @@ class FakeDrm final : public Drm {
     return 0;
   }
   int add_fb2(uint32_t w, uint32_t h, uint32_t format, const std::array<uint32_t, 4>& handles,
-              const std::array<uint32_t, 4>&, const std::array<uint32_t, 4>&, const std::array<uint64_t, 4>* modifiers,
-              uint32_t& fb_id) override {
+              const std::array<uint32_t, 4>& pitches, const std::array<uint32_t, 4>&,
+              const std::array<uint64_t, 4>* modifiers, uint32_t& fb_id) override {
     if (modifiers != nullptr && addfb2_modifiers == 0) return EINVAL;  // as the kernel does
     modifiers != nullptr ? addfb_with_modifiers++ : addfb_plain++;
     auto it = handle_to_object_.find(handles[0]);
     if (it == handle_to_object_.end()) return ENOENT;  // the handle must be open now
+    uint32_t planes = 1;
+    for (; planes < 4 && handles[planes] != 0; ++planes) {
+      // Every plane's handle open, with a pitch; all planes one modifier (the kernel's rules).
+      if (handle_to_object_.count(handles[planes]) == 0) return ENOENT;
+      if (pitches[planes] == 0) return EINVAL;
+      if (modifiers != nullptr && (*modifiers)[planes] != (*modifiers)[0]) return EINVAL;
+    }
     if (addfb_errno != 0) return addfb_errno;
     fb_id = next_fb_++;
-    fbs[fb_id] = Fb{w, h, format, it->second};
+    fbs[fb_id] = Fb{w, h, format, it->second, planes, modifiers != nullptr ? *modifiers : std::array<uint64_t, 4>{}};
     ops.push_back("addfb " + std::to_string(fb_id));
     return 0;
   }
