@@ -3,21 +3,48 @@
 #include <fcntl.h>
 
 #include <cerrno>
+#include <utility>
 
 #include "common/clock.h"
 
 namespace zc::output::kms {
 
-Result<std::unique_ptr<FrameFence>> FrameFence::take(const buffer::SyncFileExporter& exporter, int dmabuf_fd,
-                                                     uint64_t now_ns) {
+Result<FrameFence> FrameFence::take(const buffer::SyncFileExporter& exporter, int dmabuf_fd, uint64_t now_ns) {
   auto s = exporter(dmabuf_fd);
-  if (s) return std::unique_ptr<FrameFence>(new FrameFence(std::move(s.value()), true, now_ns));
+  if (s) return FrameFence(std::move(s.value()), true, now_ns);
   // ENOTTY (no such ioctl: Linux < 6.0, or not a dma-buf) or EINVAL (an
   // older kernel's check of the flags): poll the dma-buf itself. Its POLLIN
   // answers the same question, "have the writers finished?", for now only.
   UniqueFd self{::fcntl(dmabuf_fd, F_DUPFD_CLOEXEC, 0)};
   if (!self) return Error::from_errno("cannot duplicate the dma-buf to wait for its fence");
-  return std::unique_ptr<FrameFence>(new FrameFence(std::move(self), false, now_ns));
+  return FrameFence(std::move(self), false, now_ns);
+}
+
+FrameFence::FrameFence(FrameFence&& o) noexcept
+    : fd_(std::move(o.fd_)),
+      sync_file_(o.sync_file_),
+      taken_ns_(o.taken_ns_),
+      signalled_ns_(o.signalled_ns_),
+      commit_ns_(o.commit_ns_),
+      attached_(o.attached_),
+      out_fence_(std::move(o.out_fence_)),
+      // The watch is on the fd (which moved with us) and calls the owner
+      // back, not this object: it stays valid as it is.
+      watch_(std::exchange(o.watch_, nullptr)) {}
+
+FrameFence& FrameFence::operator=(FrameFence&& o) noexcept {
+  if (this != &o) {
+    stop_watching();
+    fd_ = std::move(o.fd_);
+    sync_file_ = o.sync_file_;
+    taken_ns_ = o.taken_ns_;
+    signalled_ns_ = o.signalled_ns_;
+    commit_ns_ = o.commit_ns_;
+    attached_ = o.attached_;
+    out_fence_ = std::move(o.out_fence_);
+    watch_ = std::exchange(o.watch_, nullptr);
+  }
+  return *this;
 }
 
 FrameFence::~FrameFence() { stop_watching(); }
@@ -25,42 +52,33 @@ FrameFence::~FrameFence() { stop_watching(); }
 void FrameFence::stop_watching() {
   if (watch_ != nullptr) wl_event_source_remove(watch_);
   watch_ = nullptr;
-  ready_ = nullptr;
 }
 
-bool FrameFence::ready_to_commit(bool attach, wl_event_loop* loop, std::function<void()> ready, uint64_t now_ns) {
+bool FrameFence::ready_to_commit(bool attach, wl_event_loop* loop, wl_event_loop_fd_func_t on_readable, void* data,
+                                 uint64_t now_ns) {
   // The display will wait: nothing to do here.
   if (attach && sync_file_) return true;
   if (signalled_ns_ != 0) return true;
   if (buffer::fence_signalled(fd_.get())) {
-    // The kernel's own timestamp when it has one (then usually before we
-    // got the frame: the GPU was done already).
-    signalled_ns_ = buffer::sync_file_signal_time(fd_.get()).value_or(now_ns);
-    stop_watching();
+    signalled(now_ns);
     return true;
   }
   // Not yet: let the event loop tell us. POLLIN on a sync_file (or a
   // dma-buf) is exactly "signalled"; nothing blocks meanwhile.
   if (watch_ == nullptr) {
-    watch_ = wl_event_loop_add_fd(loop, fd_.get(), WL_EVENT_READABLE, &on_readable, this);
+    watch_ = wl_event_loop_add_fd(loop, fd_.get(), WL_EVENT_READABLE, on_readable, data);
     // Cannot watch (no memory): commit anyway. The kernel still honours the
     // buffer's implicit fences, at the cost of a late flip.
     if (watch_ == nullptr) return true;
   }
-  ready_ = std::move(ready);
   return false;
 }
 
-int FrameFence::on_readable(int, uint32_t, void* data) {
-  auto* self = static_cast<FrameFence*>(data);
-  // The kernel's timestamp if the fd can say; else when it was seen.
-  self->signalled_ns_ = buffer::sync_file_signal_time(self->fd_.get()).value_or(monotonic_ns());
-  // `ready` may commit, fail, and drop this very frame (and this object):
-  // nothing of `self` is touched after it.
-  std::function<void()> ready = std::move(self->ready_);
-  self->stop_watching();  // level-triggered: it would fire again
-  if (ready) ready();
-  return 0;
+void FrameFence::signalled(uint64_t now_ns) {
+  // The kernel's own timestamp when the fd can say (then often before we
+  // got the frame: the GPU was done already); else when it was seen.
+  signalled_ns_ = buffer::sync_file_signal_time(fd_.get()).value_or(now_ns);
+  stop_watching();  // level-triggered: it would fire again
 }
 
 void FrameFence::committed(bool attached, uint64_t now_ns, UniqueFd out_fence) {

@@ -20,15 +20,20 @@
 //
 // One FrameFence lives in each frame between present() and the flip that
 // shows it; its descriptors close exactly once, with it (or earlier, when
-// the frame is dropped).
+// the frame is dropped). It is a value that moves with its frame (no
+// allocation per frame); the event loop's watch on its fd is the owner's
+// callback, so it stays valid however often the frame moves.
+//
+// A buffer's planes are expected in one buffer object (what GBM makes, CCS
+// and DCC metadata included), so the first plane's dma-buf carries every
+// fence. A buffer whose planes are separate objects (a video decoder's YUV)
+// would need one export per object, merged (SYNC_IOC_MERGE), as wlroots
+// does: not done here.
 #pragma once
 
 #include <wayland-server-core.h>
 
 #include <cstdint>
-#include <functional>
-#include <memory>
-#include <optional>
 
 #include "buffer/sync_file.h"
 #include "common/result.h"
@@ -45,9 +50,10 @@ class FrameFence {
   // buffer object share its reservation, and with it its fences). Without
   // the export ioctl, a dup of the dma-buf itself stands in for it, to poll.
   // An error only if not even a dup was possible.
-  static Result<std::unique_ptr<FrameFence>> take(const buffer::SyncFileExporter& exporter, int dmabuf_fd,
-                                                  uint64_t now_ns);
+  static Result<FrameFence> take(const buffer::SyncFileExporter& exporter, int dmabuf_fd, uint64_t now_ns);
   ~FrameFence();
+  FrameFence(FrameFence&& o) noexcept;
+  FrameFence& operator=(FrameFence&& o) noexcept;
   FrameFence(const FrameFence&) = delete;
   FrameFence& operator=(const FrameFence&) = delete;
 
@@ -58,9 +64,13 @@ class FrameFence {
 
   // May the commit go out now? With `attach` (the committer takes
   // IN_FENCE_FD and this is a sync_file): yes, the kernel waits. Otherwise
-  // yes once the fence has signalled; if not yet, `ready` is called from
-  // `loop` when it does (once), and the answer is no.
-  bool ready_to_commit(bool attach, wl_event_loop* loop, std::function<void()> ready, uint64_t now_ns);
+  // yes once the fence has signalled; if not yet, `on_readable(fd, mask,
+  // data)` is called from `loop` when it does, and the answer is no. The
+  // callback must call signalled() (or drop this fence) before asking again.
+  bool ready_to_commit(bool attach, wl_event_loop* loop, wl_event_loop_fd_func_t on_readable, void* data,
+                       uint64_t now_ns);
+  // The event loop saw the fence readable at `now_ns`: it has signalled.
+  void signalled(uint64_t now_ns);
 
   // The commit went out at `now_ns`; `attached`: with IN_FENCE_FD;
   // `out_fence`: what OUT_FENCE_PTR returned, if anything.
@@ -71,7 +81,6 @@ class FrameFence {
 
  private:
   FrameFence(UniqueFd fd, bool sync_file, uint64_t now_ns) : fd_(std::move(fd)), sync_file_(sync_file), taken_ns_(now_ns) {}
-  static int on_readable(int fd, uint32_t mask, void* data);
   void stop_watching();
 
   UniqueFd fd_;
@@ -81,8 +90,7 @@ class FrameFence {
   uint64_t commit_ns_ = 0;
   bool attached_ = false;
   UniqueFd out_fence_;
-  wl_event_source* watch_ = nullptr;
-  std::function<void()> ready_;
+  wl_event_source* watch_ = nullptr;  // on fd_, while the commit waits
 };
 
 }  // namespace zc::output::kms

@@ -70,7 +70,7 @@ class KmsOutput final : public Output {
     bool direct = false;
     ScanoutReasons reasons;  // why it was copied
     bool withdrawn = false;  // its surface is gone: blank the screen after it
-    std::unique_ptr<FrameFence> fence;  // a direct dma-buf's render fence (fence.h)
+    std::optional<FrameFence> fence;  // a direct dma-buf's render fence (fence.h)
   };
   struct Cached {
     std::weak_ptr<buffer::Buffer> buffer;  // expired = the wl_buffer is gone
@@ -95,6 +95,7 @@ class KmsOutput final : public Output {
 
   static int on_drm_readable(int fd, uint32_t mask, void* data);
   static int on_retry_timer(void* data);
+  static int on_fence_readable(int fd, uint32_t mask, void* data);
   static int on_vblank_timer(void* data);
   static void on_modeset_done(void* data);
 
@@ -320,7 +321,7 @@ void KmsOutput::commit_queued() {
   // A buffer the GPU may still be drawing: either the commit carries its
   // fence (IN_FENCE_FD), or the loop waits for it, without blocking, and
   // calls back here once it signalled (fence.h).
-  if (f.fence && !f.fence->ready_to_commit(committer_->takes_in_fences(), loop_, [this] { commit_queued(); },
+  if (f.fence && !f.fence->ready_to_commit(committer_->takes_in_fences(), loop_, &on_fence_readable, this,
                                            monotonic_ns()))
     return;
   auto r = commit(f);
@@ -375,6 +376,15 @@ Result<void> KmsOutput::commit(Frame& f) {
 
 int KmsOutput::on_retry_timer(void* data) {
   static_cast<KmsOutput*>(data)->commit_queued();
+  return 0;
+}
+
+// The queued frame's fence signalled (only the queued frame waits: one
+// replaced meanwhile took its watch with it).
+int KmsOutput::on_fence_readable(int, uint32_t, void* data) {
+  auto* self = static_cast<KmsOutput*>(data);
+  if (Frame* q = self->flips_.queued(); q != nullptr && q->fence) q->fence->signalled(monotonic_ns());
+  self->commit_queued();
   return 0;
 }
 
