@@ -6,12 +6,17 @@
 #include <utility>
 
 #include "common/clock.h"
+#include "stats/trace.h"
 
 namespace zc::output::kms {
 
 Result<FrameFence> FrameFence::take(const buffer::SyncFileExporter& exporter, int dmabuf_fd, uint64_t now_ns) {
   auto s = exporter(dmabuf_fd);
-  if (s) return FrameFence(std::move(s.value()), true, now_ns);
+  if (s) {
+    ZC_TRACE("render fence: the dma-buf's pending GPU writes exported as a sync_file (DMA_BUF_IOCTL_EXPORT_SYNC_FILE)", 0);
+    return FrameFence(std::move(s.value()), true, now_ns);
+  }
+  ZC_TRACE("render fence: no export ioctl (Linux < 6.0): the dma-buf itself will be polled for its implicit fences", 0);
   // ENOTTY (no such ioctl: Linux < 6.0, or not a dma-buf) or EINVAL (an
   // older kernel's check of the flags): poll the dma-buf itself. Its POLLIN
   // answers the same question, "have the writers finished?", for now only.
@@ -66,6 +71,7 @@ bool FrameFence::ready_to_commit(bool attach, wl_event_loop* loop, wl_event_loop
   // Not yet: let the event loop tell us. POLLIN on a sync_file (or a
   // dma-buf) is exactly "signalled"; nothing blocks meanwhile.
   if (watch_ == nullptr) {
+    ZC_TRACE("render fence not signalled yet: the commit waits, the event loop polls the fence (nothing blocks)", 0);
     watch_ = wl_event_loop_add_fd(loop, fd_.get(), WL_EVENT_READABLE, on_readable, data);
     // Cannot watch (no memory): commit anyway. The kernel still honours the
     // buffer's implicit fences, at the cost of a late flip.
@@ -84,6 +90,12 @@ void FrameFence::signalled(uint64_t now_ns) {
 void FrameFence::committed(bool attached, uint64_t now_ns, UniqueFd out_fence) {
   attached_ = attached;
   commit_ns_ = now_ns;
+  if (attached)
+    ZC_TRACE(out_fence ? "committed with IN_FENCE_FD on the plane (the display waits for the GPU) and OUT_FENCE_PTR on the CRTC"
+                       : "committed with IN_FENCE_FD on the plane (the display waits for the GPU)",
+             0);
+  else
+    ZC_TRACE("committed once the render fence had signalled (waited in the event loop)", 0);
   out_fence_ = std::move(out_fence);
   stop_watching();
 }
