@@ -409,6 +409,13 @@ Result<void> GlRenderer::render(buffer::Buffer& b, uint64_t n) {
   glDisable(GL_SCISSOR_TEST);
   // Every pixel is in the dma-buf before the compositor hears of the frame:
   // the compositor (or the display) reads it as soon as the commit arrives.
+  // A hardware driver would let glFlush() do: it attaches a fence to the
+  // dma-buf (implicit sync), and the compositor hands that fence to the
+  // display as IN_FENCE_FD (docs/fences.md). Software rendering (llvmpipe
+  // on kms_swrast, what the VM's plain device runs) draws with CPU threads
+  // and attaches no kernel fence at all: only glFinish() makes its frame
+  // safe to scan out. So this client waits, and the compositor's fences
+  // are already signalled when it exports them.
   glFinish();
   if (const GLenum err = glGetError(); err != GL_NO_ERROR)
     return Error{EIO, fmt::format("GL error 0x{:x} drawing frame {} ({})", err, n, driver_)};
