@@ -194,8 +194,9 @@ class RawClient {
 
   void attach_frame(uint32_t seq) { zcpipe_socket_stream_v1_attach_frame(stream_, seq); }
   // A presentation feedback for the next commit; its fate is counted.
-  void request_feedback() {
-    struct wp_presentation_feedback* fb = wp_presentation_feedback(presentation_, surface_);
+  // `on` defaults to our surface; the hostile suite passes other objects.
+  void request_feedback(wl_surface* on = nullptr) {
+    struct wp_presentation_feedback* fb = wp_presentation_feedback(presentation_, on != nullptr ? on : surface_);
     wp_presentation_feedback_add_listener(fb, &kFeedbackListener, this);
     feedbacks_.push_back(fb);
   }

@@ -153,6 +153,70 @@ TEST_F(Protocol, CommitAndFrameCallbackFlood) {
   expect_compositor_lived();
 }
 
+// wp_presentation.feedback naming an object that is not a wl_surface.
+// libwayland checks every object argument against the type the protocol
+// declares before any handler runs, and posts wl_display.invalid_method
+// ("invalid arguments for wp_presentation@N.feedback"); the client library
+// reports a wl_display error as EINVAL, not EPROTO. zcpipe's handler never
+// sees the request, so its own protocol_errors counter stays at 0.
+TEST_F(Protocol, PresentationFeedbackOnAnObjectOfTheWrongType) {
+  start_witness();
+  RawClient bad(sc().socket_path());
+  bad.make_window();
+  // Every proxy is a wl_proxy: the client library marshals the id as given
+  // and cannot know it names the wrong kind of object.
+  bad.request_feedback(reinterpret_cast<wl_surface*>(bad.shm()));
+  bad.flush();
+  const RawClient::ProtocolError e = bad.wait_error(10s);
+  // (libwayland-client keeps no code or interface for wl_display's own
+  // errors: errno is the whole answer.)
+  EXPECT_EQ(e.error, EINVAL) << RawClient::describe(e);
+  bad.disconnect();
+  expect_witness_presented();
+  const json s = expect_compositor_lived();
+  EXPECT_EQ(s["counters"]["protocol_errors"].get<uint32_t>(), 0u);
+}
+
+// wp_presentation: a flood of feedback requests for one commit (nothing
+// else in between). Each is a resource the client created; the compositor
+// answers every one at that commit (discarded: the commit has no content)
+// and keeps nothing once they are answered.
+//   2,000 fit in what the kernel and libwayland buffer for the client: all
+// are answered. 20,000 answers (~400 KB of events in one go) do not:
+// libwayland-server 1.21 cannot queue more than its 4 KiB buffer once the
+// socket is full and disconnects the client: the offender pays, nobody
+// else (the witness keeps its rate, the compositor posts no error of its
+// own and lives).
+TEST_F(Protocol, PresentationFeedbackFloodOnOneCommit) {
+  start_witness();
+  for (const uint32_t n : {2000u, 20000u}) {
+    SCOPED_TRACE(n);
+    RawClient bad(sc().socket_path());
+    bad.make_window();
+    for (uint32_t i = 0; i < n; ++i) {
+      bad.request_feedback();
+      if (i % 1000 == 999) {
+        ASSERT_TRUE(bad.roundtrip()) << RawClient::describe(bad.error());
+      }
+    }
+    bad.commit();
+    const bool done = bad.dispatch_until(
+        [&] { return bad.discarded() >= n || wl_display_get_error(bad.display()) != 0; }, 20s);
+    EXPECT_TRUE(done) << bad.discarded();
+    EXPECT_EQ(bad.presented(), 0u);
+    if (n == 2000) {
+      EXPECT_EQ(bad.discarded(), n) << RawClient::describe(bad.error());
+    } else if (bad.discarded() < n) {
+      // Cut off, not told off: a lost connection, no protocol error.
+      EXPECT_NE(bad.error().error, EPROTO) << RawClient::describe(bad.error());
+    }
+    bad.disconnect();
+  }
+  expect_witness_presented();
+  const json s = expect_compositor_lived();
+  EXPECT_EQ(s["counters"]["protocol_errors"].get<uint32_t>(), 0u);
+}
+
 // Clients killed in the middle of a frame: a socket frame half written, a
 // shm commit just sent, then SIGKILL (no cleanup at all).
 TEST_F(Protocol, ClientsKilledMidFrame) {

@@ -8,9 +8,12 @@
 //           the per-frame ledger, and at most 1.3x with it on (the default
 //           in every zcpipe program): measuring must not cost more than the
 //           pipeline it measures. Both are printed, from the same run.
-//   socket  the socket baseline per frame (no drawing) against three
-//           memcpy()s of one frame, the CPU copies it is made of. Target:
-//           at most 1.5x, i.e. the baseline is as fast as copying can be.
+//   socket  the socket baseline per frame (no drawing) against a bare
+//           socket loop that moves the frame the same way (64 KiB writes
+//           and reads, one memcpy, a reply) and does nothing else. Target:
+//           at most 1.15x. Three memcpy()s of the frame are printed beside
+//           it for teaching (the kernel's socket copies are slower than
+//           memcpy, so they are not a floor this design can reach).
 #include <fmt/core.h>
 #include <sched.h>
 #include <sys/mman.h>
@@ -100,6 +103,57 @@ double bare_fd_roundtrip_us(size_t frame_bytes, int iterations) {
   // Skip the first iterations (mapping, cold caches), then the mean: the
   // pipeline's figure is a mean too (wall time / frames), outliers included.
   if (samples.size() > 10) samples.erase(samples.begin(), samples.begin() + 10);
+  double sum = 0;
+  for (double v : samples) sum += v;
+  return samples.empty() ? 0 : sum / static_cast<double>(samples.size());
+}
+
+// The floor for moving a frame's pixels through a socket: what the socket
+// transport does, and nothing else. A writer write()s the frame in
+// `chunk`-byte calls into a UNIX stream socket; the reader read()s them into
+// a staging buffer, copies the frame once into a second buffer (the
+// compositor's copy into the scanout buffer) and replies with 8 bytes. Three
+// CPU copies per frame, as in zcpipe: two by the kernel, one by memcpy.
+// Every buffer is touched before timing (no page faults), both ends are
+// pinned like the rest of the benchmark. Mean per frame after 2 warm-up
+// frames.
+double bare_socket_loop_us(size_t frame_bytes, size_t chunk, int frames) {
+  int sv[2];
+  if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) return -1;
+  zc::UniqueFd writer{sv[0]}, reader_end{sv[1]};
+  auto reader = zc::Child::fork_call([&]() -> int {
+    writer.reset();
+    std::vector<uint8_t> staging(frame_bytes, 1), shown(frame_bytes, 2);
+    for (;;) {
+      size_t got = 0;
+      while (got < frame_bytes) {
+        const ssize_t n = ::read(reader_end.get(), staging.data() + got, std::min(chunk, frame_bytes - got));
+        if (n <= 0) return n == 0 ? 0 : 1;
+        got += static_cast<size_t>(n);
+      }
+      std::memcpy(shown.data(), staging.data(), frame_bytes);
+      const uint64_t reply = shown[got / 2];
+      if (::write(reader_end.get(), &reply, sizeof reply) != sizeof reply) return 1;
+    }
+  });
+  if (!reader) return -1;
+  reader_end.reset();
+  std::vector<uint8_t> frame(frame_bytes, 3);
+  std::vector<double> samples;
+  for (int i = 0; i < frames; ++i) {
+    const uint64_t t0 = zc::monotonic_ns();
+    for (size_t sent = 0; sent < frame_bytes;) {
+      const ssize_t n = ::write(writer.get(), frame.data() + sent, std::min(chunk, frame_bytes - sent));
+      if (n <= 0) return -1;
+      sent += static_cast<size_t>(n);
+    }
+    uint64_t reply = 0;
+    if (::read(writer.get(), &reply, sizeof reply) != sizeof reply) return -1;
+    samples.push_back(static_cast<double>(zc::monotonic_ns() - t0) / 1000.0);
+  }
+  writer.reset();
+  reader->wait_for(-1);
+  if (samples.size() > 2) samples.erase(samples.begin(), samples.begin() + 2);
   double sum = 0;
   for (double v : samples) sum += v;
   return samples.empty() ? 0 : sum / static_cast<double>(samples.size());
@@ -204,18 +258,31 @@ int main(int argc, char** argv) {
     fmt::print("\n\n");
   }
   if (what == "socket" || what == "all") {
-    std::vector<double> sock, copy;
+    // The target's denominator is the bare socket loop, the floor of this
+    // design on this machine. Three memcpy()s are printed for teaching: the
+    // kernel's socket copies run well below memcpy speed, so even the bare
+    // loop costs about twice three memcpys here, and a target against them
+    // would measure the kernel, not zcpipe.
+    constexpr size_t kChunk = 64 * 1024;  // zcpipe-demo's default --chunk
+    std::vector<double> sock, loop, copy;
     for (int r = 0; r < repeats; ++r) {
       copy.push_back(memcpy_us(frame_bytes, 20));
+      loop.push_back(bare_socket_loop_us(frame_bytes, kChunk, static_cast<int>(socket_frames)));
       sock.push_back(pipeline_us(o, "socket", socket_frames, nullptr));
     }
-    const double s = median(sock), c = median(copy);
-    if (s <= 0 || c <= 0) status = 1;
-    const double ratio = s / (3 * c);
+    const double s = median(sock), l = median(loop), c = median(copy);
+    if (s <= 0 || l <= 0 || c <= 0) status = 1;
+    const double ratio = s / l;
     fmt::print("socket baseline per frame (64 KiB chunks, unpaced headless, no drawing): {:.0f} us  (median of {} runs x {} frames)\n",
                s, repeats, socket_frames);
-    fmt::print("one memcpy of a {} byte frame: {:.0f} us; three: {:.0f} us\n", zc::stats::format_count(static_cast<double>(frame_bytes)), c, 3 * c);
-    fmt::print("ratio socket / three memcpy: {:.2f}  (target <= 1.5: {})\n", ratio, ratio <= 1.5 ? "met" : "NOT met");
+    fmt::print("bare socket loop (64 KiB write()/read() of the frame + one memcpy + 8-byte reply, mean): {:.0f} us\n", l);
+    fmt::print("one memcpy of a {} byte frame: {:.0f} us; three: {:.0f} us (bare loop / three memcpy: {:.2f})\n",
+               zc::stats::format_count(static_cast<double>(frame_bytes)), c, 3 * c, l / (3 * c));
+    fmt::print("ratio socket / bare socket loop: {:.2f}  (target <= 1.15: {})\n", ratio, ratio <= 1.15 ? "met" : "NOT met");
+    fmt::print("ratio socket / three memcpy: {:.2f}  (for teaching: no target)\n", s / (3 * c));
+    fmt::print("  each run's ratios (socket / bare loop):");
+    for (size_t i = 0; i < loop.size(); ++i) fmt::print(" {:.2f}", sock[i] / loop[i]);
+    fmt::print("\n");
   }
   return status;
 }
