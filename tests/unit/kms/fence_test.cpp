@@ -261,6 +261,30 @@ TEST(KmsFence, WithoutTheExportIoctlTheDmabufItselfIsPolled) {
   EXPECT_EQ(h.counter("kms_fences_waited"), 1u);
 }
 
+TEST(KmsFence, EbusyRetriesWithTheSameFenceAndARefusalClosesIt) {
+  const int fds_before = count_open_fds();
+  {
+    TwoFencedFrames t(/*atomic=*/true);
+    auto& h = t.h;
+    h.fake->ebusy_next = 2;  // the CRTC is busy twice: the commit is retried from a timer
+    h.out->present(t.b1, 1, true);
+    EXPECT_TRUE(h.fake->commits.empty());
+    for (int i = 0; i < 20 && h.fake->commits.empty(); ++i) h.dispatch(5);
+    ASSERT_EQ(h.fake->commits.size(), 1u);
+    ASSERT_EQ(h.fake->in_fences.size(), 1u);
+    EXPECT_EQ(h.fake->in_fences[0].object, t.fences[0].object) << "the same sync_file, still open";
+    h.flip(0, kLate);
+    EXPECT_TRUE(h.presented.at(1).fence->attached);
+    // The kernel refuses the next commit outright: the frame is copied, and
+    // its fence is closed with the direct attempt (a copy carries none).
+    h.fake->fail_commit_errno = EINVAL;
+    h.out->present(t.b2, 2, true);
+    h.fake->fail_commit_errno = 0;
+    EXPECT_EQ(t.ex.calls, 2);
+  }
+  EXPECT_EQ(count_open_fds(), fds_before);
+}
+
 TEST(KmsFence, CopiedFramesCarryNoFence) {
   Exporter ex;
   FenceHarness h(/*atomic=*/true, ex);
