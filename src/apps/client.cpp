@@ -38,6 +38,8 @@ int main(int argc, char** argv) {
   app.add_option("--renderer", renderer, "cpu: the CPU writes every pixel | gl: the GPU draws (EGL on GBM; dmabuf transport) | auto: gl where it works, else cpu")
       ->check(CLI::IsMember({"cpu", "gl", "auto"}))->capture_default_str();
   app.add_flag("--no-checksum", no_checksum, "Do not checksum rendered frames");
+  app.add_flag("--overwrite-proof", cfg.overwrite_proof,
+               "After each frame is shown, write a marker into its buffer; the compositor's --verify sees it only if the display reads the client's memory");
   app.add_flag("--no-ledger", no_ledger, "Do not sample per-frame counters (to measure the ledger's own overhead)");
   app.add_option("--timeout", cfg.timeout_ms, "Milliseconds to wait for the compositor before giving up")
       ->check(CLI::Range(0, 7 * 86400 * 1000))->capture_default_str();
@@ -57,6 +59,9 @@ int main(int argc, char** argv) {
         apps::check_output_path("--stats", stats_path);
         if (renderer == "gl" && transport != "dmabuf")
           throw CLI::ValidationError("--renderer", "gl draws into dma-bufs: it needs --transport dmabuf, not " + transport);
+        if (cfg.overwrite_proof && render == "none")
+          throw CLI::ValidationError("--overwrite-proof",
+                                     "needs --render full or header: the display tells which frame it shows by its frame-number rows");
       });
       st >= 0)
     return st;

@@ -83,6 +83,14 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(0, 7 * 86400))->capture_default_str();
   bool explain = false;
   app.add_flag("--explain", explain, "After each run, narrate one frame's journey: each step's source file and function, each syscall with its fd and bytes");
+  int64_t explain_frame = -1;
+  app.add_option("--explain-frame", explain_frame,
+                 "The frame --explain narrates (default: the first after warm-up). 0 shows what happens once per buffer: "
+                 "on kms, its import (PRIME_FD_TO_HANDLE), its framebuffer (ADDFB2), the first commit")
+      ->check(CLI::NonNegativeNumber);
+  app.add_flag("--overwrite-proof", o.overwrite_proof,
+               "A proof of zero-copy that does not trust the ledger: the client writes a marker into each frame's buffer "
+               "after it was shown; the display sees it only if it reads the client's memory (needs --verify)");
   app.add_flag("-q,--quiet", quiet, "No progress line, only the summary");
   app.add_flag("-v,--verbose", o.verbose, "Show the compositor's and client's logs");
   if (int st = apps::parse(app, argc, argv, [&] {
@@ -93,6 +101,14 @@ int main(int argc, char** argv) {
         apps::check_output_path("--report", report_dir, true);
         if (o.renderer == "gl" && transport != "dmabuf")
           throw CLI::ValidationError("--renderer", "gl draws into dma-bufs: it needs --transport dmabuf, not " + transport);
+        if (explain_frame >= 0 && static_cast<uint64_t>(explain_frame) >= o.frames)
+          throw CLI::ValidationError("--explain-frame", fmt::format("{} is past the run's last frame, {} (--frames {})",
+                                                                    explain_frame, o.frames - 1, o.frames));
+        if (o.overwrite_proof && !verify)
+          throw CLI::ValidationError("--overwrite-proof", "the witness is --verify's look at the shown frame: drop --no-verify");
+        if (o.overwrite_proof && o.render == "none")
+          throw CLI::ValidationError("--overwrite-proof",
+                                     "needs --render full or header: the display tells which frame it shows by its frame-number rows");
       });
       st >= 0)
     return st;
@@ -102,7 +118,8 @@ int main(int argc, char** argv) {
   std::ostream& human = json_to_stdout ? std::cerr : std::cout;
   install_stop_handlers();
   o.interrupt = &g_stop_signal;
-  if (explain) o.trace_frame = static_cast<int64_t>(std::min<uint64_t>(o.frames - 1, o.warmup + 1));
+  if (explain_frame >= 0) explain = true;
+  if (explain) o.trace_frame = explain_frame >= 0 ? explain_frame : static_cast<int64_t>(std::min<uint64_t>(o.frames - 1, o.warmup + 1));
   o.progress = !quiet && ::isatty(STDERR_FILENO) != 0;
 
   std::vector<std::string> transports = {transport};

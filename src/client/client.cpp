@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "buffer/overwrite_marker.h"
 #include "client/gl_renderer.h"
 #include "common/clock.h"
 #include "common/format.h"
@@ -74,6 +75,9 @@ struct Client::Impl {
   uint64_t outstanding_feedback = 0;
   uint64_t presented = 0, zero_copy = 0, discarded = 0;
   uint64_t run_ns = 0;  // first frame to the last frame's presentation
+  // --overwrite-proof: frames whose buffer got the marker, or why none could.
+  uint64_t frames_marked = 0;
+  std::string overwrite_skipped;
 
   ~Impl();
   Result<void> connect();
@@ -88,6 +92,7 @@ struct Client::Impl {
   Result<void> render(transport::Slot& slot, uint64_t n);
   Result<void> submit_and_commit(transport::Slot& slot, uint64_t n);
   Result<void> wait_for_frame_callback();
+  void overwrite_after_shown(transport::Slot& slot, uint64_t n);
 };
 
 namespace {
@@ -137,7 +142,7 @@ void pf_presented(void* data, struct wp_presentation_feedback* fb, uint32_t sec_
   Client::Impl* c = st->client;
   const uint64_t t = ((uint64_t{sec_hi} << 32 | sec_lo) * 1'000'000'000ull) + nsec;
   const bool zc = (flags & WP_PRESENTATION_FEEDBACK_KIND_ZERO_COPY) != 0;
-  ZC_TRACE(fmt::format("wp_presentation_feedback.presented for frame {}: on screen at refresh {}{}", st->frame,
+  ZC_TRACE(fmt::format("wp_presentation_feedback.presented for frame {}: on screen at vblank #{} (the refresh counter){}", st->frame,
                        (uint64_t{seq_hi} << 32) | seq_lo, zc ? ", kind ZERO_COPY (the display read our own buffer)" : ", no ZERO_COPY (a copy was shown)"),
            0);
   c->presented++;
@@ -402,6 +407,57 @@ Result<void> Client::Impl::wait_for_frame_callback() {
   return {};
 }
 
+// The overwrite experiment (--overwrite-proof; buffer/overwrite_marker.h).
+//
+// Why here, after the frame callback of frame n, and not right after the
+// commit: the order of events must make the answer certain, not a race.
+//   1. commit n      the compositor applies it: dmabuf hands our buffer to the
+//                    display; shm copies it into a compositor buffer at once;
+//                    socket already copied it out through the socket.
+//   2. flip n        the display shows frame n (--verify reads it here, so the
+//                    frame's checksum is of the frame as rendered).
+//   3. frame done    sent at the refresh after that flip (the compositor's
+//                    vblank handler runs after its flip handler): when it
+//                    reaches us, 1 and 2 have happened.
+//   4. marker        we write the marker into frame n's buffer, now: a
+//                    dmabuf buffer is still on screen (it is released only
+//                    when frame n+1 replaces it); an shm or socket buffer was
+//                    copied long ago.
+//   5. commit n+1    sent after 4 (program order, then a sendmsg): the
+//                    compositor processes it after our writes are in memory.
+//   6. flip n+1      just before frame n leaves the screen, --verify looks at
+//                    the outgoing buffer once more, and finds the marker only
+//                    if the display was reading our memory.
+// Writing into a buffer the compositor has not released breaks the Wayland
+// contract on purpose: it is the experiment, and it is what tearing is made of.
+void Client::Impl::overwrite_after_shown(transport::Slot& slot, uint64_t n) {
+  buffer::Buffer& b = *slot.buffer;
+  if (!buffer::marker_fits(b.width(), b.height(), b.format())) {
+    if (overwrite_skipped.empty()) overwrite_skipped = fmt::format("a {}x{} frame has no room for the {}-byte marker",
+                                                                   b.width(), b.height(), buffer::kMarkerBytes);
+    return;
+  }
+  // The CPU renderer mapped every buffer at allocation (this returns that
+  // mapping); a GL renderer's GBM buffer gets its one CPU mapping here, the
+  // first time, or says why it cannot have one.
+  auto px = b.map(true);
+  if (!px) {
+    if (overwrite_skipped.empty())
+      overwrite_skipped = fmt::format("no CPU mapping of the {} renderer's buffer: {}", renderer->name(), px.error().message());
+    return;
+  }
+  b.begin_cpu_access(true);
+  const bool wrote = buffer::write_marker({px->data(), b.width(), b.height(), b.stride(), b.format()}, n);
+  b.end_cpu_access(true);
+  if (!wrote) return;
+  frames_marked++;
+  ZC_TRACE(fmt::format("overwrite proof: frame {} has been shown; the client now writes a marker into the buffer it drew "
+                       "frame {} in ({}). If the display reads this memory, its last look at frame {} shows the marker; "
+                       "if the compositor copied the frame, it cannot",
+                       n, n, b.kind() == buffer::Kind::dmabuf ? "a dma-buf" : "a memfd", n),
+           buffer::kMarkerBytes);
+}
+
 Result<void> Client::run() {
   Impl& c = *impl_;
   const uint64_t t0 = monotonic_ns();
@@ -413,6 +469,7 @@ Result<void> Client::run() {
     if (auto r = c.render(**slot, n); !r) return r;
     if (auto r = c.submit_and_commit(**slot, n); !r) return r;
     if (auto r = c.wait_for_frame_callback(); !r) return r;
+    if (c.cfg.overwrite_proof) c.overwrite_after_shown(**slot, n);
     if (c.cfg.progress) {
       const uint64_t now = monotonic_ns();
       if (now - last_progress > 250'000'000ull || n + 1 == c.cfg.frames) {
@@ -465,6 +522,9 @@ nlohmann::json Client::report() const {
   j["renderer_requested"] = renderer_choice_name(c.cfg.renderer);
   j["renderer"] = c.renderer != nullptr ? c.renderer->name() : "";
   j["renderer_reason"] = c.renderer_reason;
+  if (c.cfg.overwrite_proof)
+    j["overwrite_proof"] = {{"frames_marked", c.frames_marked},
+                            {"skipped", c.overwrite_skipped.empty() ? nlohmann::json() : nlohmann::json(c.overwrite_skipped)}};
   j["gl_renderer"] = c.renderer != nullptr && !c.renderer->driver().empty() ? nlohmann::json(c.renderer->driver()) : nlohmann::json();
   return j;
 }

@@ -37,6 +37,11 @@ struct ClientConfig {
   bool checksum = true;  // checksum each rendered frame (to compare with the display)
   int timeout_ms = 10000;  // longest wait for the compositor
   bool progress = false;   // live progress line on stderr
+  // The overwrite experiment (buffer/overwrite_marker.h): after the display
+  // has shown frame N, write a marker into frame N's own buffer while it is
+  // still on screen, so the compositor's --verify can tell whether the
+  // display reads this memory (zero-copy) or a copy of it.
+  bool overwrite_proof = false;
 };
 
 class Client {

@@ -43,9 +43,11 @@ class CpuRenderer final : public Renderer {
     auto px = b.map(true);  // already mapped at allocation: returns the same mapping
     if (!px) return px.error();
     const buffer::PixelView view{px->data(), b.width(), b.height(), b.stride(), b.format()};
-    ZC_TRACE(fmt::format("render frame {}: the CPU writes {} into the buffer ({})", n,
+    // What the memory is, not whether it is shared: that is the transport's
+    // business (the socket transport's memfd is never shared).
+    ZC_TRACE(fmt::format("render frame {}: the CPU writes {} into the ring's buffer ({})", n,
                          mode_ == Render::full ? "every pixel" : "only the frame-number rows",
-                         std::string(buffer::kind_name(b.kind()))),
+                         b.kind() == buffer::Kind::dmabuf ? "a dma-buf" : "a memfd: plain memory, not a DMA-BUF"),
              mode_ == Render::full ? b.desc().plane0_extent() : 0);
     if (mode_ == Render::none) return {};
     // A dma-buf's caches may need flushing around CPU writes (DMA_BUF_IOCTL_SYNC).

@@ -129,6 +129,14 @@ std::string format_comparison(const json& runs, const json& model) {
     }
     out += "\n";
   }
+  bool proof = false;
+  for (const auto& r : runs) proof = proof || r.contains("overwrite_proof");
+  if (proof) {
+    out += fmt::format("  {:<{}}", "overwrite proof: marker on screen", kLabel);
+    for (const auto& r : runs)
+      out += fmt::format(" {:>{}}", r.contains("overwrite_proof") ? format_overwrite_cell(r["overwrite_proof"]) : "-", kCell);
+    out += "\n";
+  }
   if (!model.is_null() && model.contains("rows")) {
     out += fmt::format("\nthe articles' model vs this run (socket, {} B frame, {} B chunks = {} transfers)\n",
                        format_count(model["frame_bytes"].get<double>()), format_count(model["chunk"].get<double>()),

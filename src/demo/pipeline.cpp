@@ -22,8 +22,9 @@
 #include "common/log.h"
 #include "common/process.h"
 #include "common/unique_fd.h"
-#include "stats/ledger.h"
 #include "stats/format.h"
+#include "stats/ioctl_names.h"
+#include "stats/ledger.h"
 #include "stats/ledger_json.h"
 
 namespace zc::demo {
@@ -97,6 +98,75 @@ int expected_copies(const std::string& transport) {
 }
 
 }  // namespace
+
+json overwrite_proof(const std::string& transport, uint64_t frames_scanout_copy, const json& client, const json& compositor) {
+  const json& mine = client.value("overwrite_proof", json::object());
+  const json& oc = compositor.value("output_counters", json::object());
+  json p;
+  p["frames_marked"] = mine.value("frames_marked", 0);
+  p["skipped"] = mine.contains("skipped") ? mine["skipped"] : json();
+  // Zero-copy predicts the marker on every frame the display showed from
+  // the client's buffer: every dmabuf frame the output scanned out directly.
+  // A copy (shm, socket, or a KMS fallback copy) cannot carry it.
+  const bool predict_seen = transport == "dmabuf" && frames_scanout_copy == 0;
+  p["expected"] = predict_seen ? "seen" : "not seen";
+  // The witness is the output's --verify last look at each outgoing frame;
+  // an output without one (so far: kms, whose witness is the VM's screendump)
+  // reports no counters, and the run says so instead of passing or failing.
+  if (!oc.contains("overwrite_proof_frames")) {
+    p["witness"] = json();
+    p["frames"] = 0;
+    p["marker_seen_frames"] = 0;
+    p["as_expected"] = json();
+    return p;
+  }
+  p["witness"] = compositor.value("output", "") + " --verify: the last look at each frame before it leaves the screen";
+  const uint64_t frames = oc["overwrite_proof_frames"].get<uint64_t>();
+  const uint64_t seen = oc.value("overwrite_proof_marker_seen_frames", uint64_t{0});
+  p["frames"] = frames;
+  p["marker_seen_frames"] = seen;
+  p["as_expected"] = frames > 0 && p["frames_marked"].get<uint64_t>() > 0 && (predict_seen ? seen == frames : seen == 0);
+  return p;
+}
+
+// The display's moments in the traced frame, from the compositor's events:
+//   commit   kms: the atomic commit that is not TEST_ONLY (or a legacy page
+//            flip) ioctl; headless: the commit applied (apply_commit or
+//            present_copy step)
+//   flip     kms: the read() of the flip event on the DRM fd; headless: the
+//            virtual vblank step
+//   release  the wl_buffer.release queued for the buffer that flip replaced
+json display_timings(const json& events) {
+  // The commit: on kms the ioctl (it follows the apply_commit step, which
+  // only hands the buffer to the output); headless has only the step.
+  std::optional<uint64_t> applied, kms_commit, flip, release;
+  for (const auto& e : events) {
+    if (e.value("process", "") != "compositor") continue;
+    const std::string kind = e.value("kind", ""), fn = e.value("function", ""), io = e.value("ioctl", "");
+    if (!applied && kind == "step" && (fn == "apply_commit" || fn == "present_copy")) applied = e["t_ns"].get<uint64_t>();
+    if (!kms_commit && kind == "ioctl" && e.value("failed", 0) == 0 &&
+        ((io == "DRM_IOCTL_MODE_ATOMIC" && e.value("text", "").find("TEST_ONLY") == std::string::npos) || io == "DRM_IOCTL_MODE_PAGE_FLIP"))
+      kms_commit = e["t_ns"].get<uint64_t>();
+  }
+  const std::optional<uint64_t> commit = kms_commit ? kms_commit : applied;
+  for (const auto& e : events) {
+    if (!commit || e.value("process", "") != "compositor") continue;
+    const uint64_t t = e["t_ns"].get<uint64_t>();
+    const std::string kind = e.value("kind", ""), fn = e.value("function", "");
+    if (t < *commit) continue;
+    if (!flip) {
+      const bool kms_flip = kind == "syscall" && e.value("call", "") == "read" && e.value("fd_name", "").rfind("/dev/dri/", 0) == 0;
+      const bool virtual_flip = kind == "step" && fn == "flip" && e.value("text", "").rfind("virtual vblank", 0) == 0;
+      if (kms_flip || virtual_flip) flip = t;
+    } else if (!release && kind == "step" && fn == "release_buffer") {
+      release = t;
+    }
+  }
+  auto us = [](std::optional<uint64_t> a, std::optional<uint64_t> b) {
+    return a && b && *b >= *a ? json(static_cast<double>(*b - *a) / 1000.0) : json();
+  };
+  return {{"commit_to_flip_us", us(commit, flip)}, {"flip_to_release_us", us(flip, release)}};
+}
 
 json merge_run(const RunOptions& o, const json& client, const json& compositor) {
   json run;
@@ -232,6 +302,9 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
   run["frames_verified"] = verified;
   run["frames_mismatched"] = mismatched;
   run["compositor_counters"] = compositor.value("counters", json::object());
+  // The output's own counters (kms_commits, kms_fbs_created, ...; headless
+  // with --verify: the overwrite witness), for the report's display lane.
+  run["output_counters"] = compositor.value("output_counters", json::object());
   run["compositor_fds_at_start"] = compositor.value("fds_at_start", -1);
   run["compositor_fds_at_end"] = compositor.value("fds_at_end", -1);
   run["interposer"] = {{"client", client.value("ledger", kNoFrames).value("interposer", false)},
@@ -269,6 +342,7 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
     }
     std::stable_sort(events.begin(), events.end(),
                      [](const json& a, const json& b) { return a["t_ns"].get<uint64_t>() < b["t_ns"].get<uint64_t>(); });
+    run["display_timings"] = display_timings(events);
     run["explain"] = {{"frame", o.trace_frame}, {"events", std::move(events)}};
   }
 
@@ -282,6 +356,11 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
     checks["zero_copy_every_frame"] = run["frames_zero_copy"].get<uint64_t>() + run.value("frames_scanout_copy", uint64_t{0}) ==
                                       run["frames_presented"].get<uint64_t>();
   if (o.verify) checks["every_checksum_verified"] = mismatched == 0 && verified == o.frames;
+  if (o.overwrite_proof) {
+    run["overwrite_proof"] = overwrite_proof(o.transport, run["frames_scanout_copy"].get<uint64_t>(), client, compositor);
+    if (run["overwrite_proof"]["as_expected"].is_boolean())
+      checks["overwrite_proof_as_expected"] = run["overwrite_proof"]["as_expected"];
+  }
   checks["no_protocol_errors"] = run["compositor_counters"].value("protocol_errors", 0) == 0;
   bool ok = true;
   for (auto& [k, v] : checks.items())
@@ -355,6 +434,7 @@ Result<json> run_pipeline(const RunOptions& o) {
   if (!o.verify) args.emplace_back("--no-checksum");
   if (!o.ledger) args.emplace_back("--no-ledger");
   if (o.trace_frame >= 0) args.insert(args.end(), {"--trace-frame", std::to_string(o.trace_frame)});
+  if (o.overwrite_proof) args.emplace_back("--overwrite-proof");
   if (!o.verbose) args.emplace_back("--quiet");
   if (o.progress) args.emplace_back("--progress");
   if (o.verbose) args.emplace_back("--verbose");
@@ -403,6 +483,27 @@ using stats::format_count;
 namespace {
 std::string num(const json& v) { return format_count(v.get<double>()); }
 }  // namespace
+
+std::string wrap(const std::string& text, size_t col, size_t indent);  // below, with format_explain
+
+std::string format_overwrite_cell(const json& p) {
+  if (p["witness"].is_null()) return "no witness";
+  return fmt::format("{}/{} seen", p["marker_seen_frames"].get<uint64_t>(), p["frames"].get<uint64_t>());
+}
+
+std::string format_overwrite_line(const json& p) {
+  std::string out = "overwrite proof: ";
+  if (!p["skipped"].is_null()) out += fmt::format("(client: {}) ", p["skipped"].get<std::string>());
+  if (p["witness"].is_null())
+    return out + fmt::format("{} frames marked, but this output has no --verify last look to witness them", p["frames_marked"].get<uint64_t>());
+  const uint64_t seen = p["marker_seen_frames"].get<uint64_t>(), frames = p["frames"].get<uint64_t>();
+  out += fmt::format("marker seen on screen in {} of {} frames (zero-copy predicts: {})", seen, frames, p["expected"].get<std::string>());
+  if (p["as_expected"].is_boolean() && p["as_expected"].get<bool>())
+    out += seen > 0 ? ": the display reads the client's own memory" : ": the display shows a copy, taken before the marker";
+  else
+    out += ": NOT as predicted";
+  return out;
+}
 
 std::string format_run(const json& run) {
   std::string out;
@@ -458,6 +559,7 @@ std::string format_run(const json& run) {
       out += fmt::format("  (clocksource {}: reading the clock {} a syscall here)\n", m["clock"].value("source", "?"),
                          m["clock"].value("reads_are_syscalls", false) ? "is" : "is not");
   }
+  if (run.contains("overwrite_proof")) out += wrap(format_overwrite_line(run["overwrite_proof"]), 0, 2);
   const json& checks = run["checks"];
   std::string failed;
   for (auto& [k, v] : checks.items())
@@ -470,8 +572,52 @@ std::string format_run(const json& run) {
 
 namespace zc::demo {
 
+std::string explain_overwrite(const json& run);
+
+// Explain lines stay within kExplainWidth columns. wrap() continues a line
+// that already holds `col` columns with `text`, broken at spaces; continuation
+// lines start with `indent` spaces (a word longer than a line stays whole).
+// A line holding more than its indent gets a space before the first word.
+constexpr size_t kExplainWidth = 100;
+constexpr size_t kStepIndent = 29;  // under the step's source file
+
+size_t columns(const std::string& s) {
+  size_t w = 0;
+  for (unsigned char ch : s) w += (ch & 0xc0) != 0x80;  // UTF-8: count characters, not bytes
+  return w;
+}
+
+std::string wrap(const std::string& text, size_t col, size_t indent) {
+  std::string out;
+  bool words_on_line = col > indent;
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(' ', pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string word = text.substr(pos, end - pos);
+    pos = end + 1;
+    if (word.empty()) continue;
+    const size_t w = columns(word);
+    if (words_on_line && col + 1 + w > kExplainWidth) {
+      out += "\n" + std::string(indent, ' ');
+      col = indent;
+      words_on_line = false;
+    }
+    if (words_on_line) {
+      out += ' ';
+      ++col;
+    }
+    out += word;
+    col += w;
+    words_on_line = true;
+  }
+  return out + "\n";
+}
+
 // What a libc call does, in one line, for the narration.
-static std::string call_meaning(const std::string& call) {
+static std::string call_meaning(const std::string& call, const std::string& fd_name, uint64_t bytes) {
+  // On a DRM device, read() returns the kernel's events: the page flip is done.
+  if (call == "read" && fd_name.rfind("/dev/dri/", 0) == 0) return stats::drm_event_read_meaning(static_cast<long>(bytes));
   if (call == "sendmsg") return "Wayland messages (and any fds, as SCM_RIGHTS) out through the Wayland socket";
   if (call == "recvmsg") return "Wayland messages in from the Wayland socket";
   if (call == "poll") return "sleep until the Wayland socket is readable";
@@ -486,6 +632,10 @@ std::string format_explain(const nlohmann::json& run) {
   const json& ex = run["explain"];
   std::string out = fmt::format("\nthe journey of frame {} ({} transport), step by step, in time order (times from the first step)\n",
                                 ex["frame"].get<int64_t>(), run["transport"].get<std::string>());
+  if (ex["frame"].get<int64_t>() < run.value("warmup_frames_excluded", int64_t{0}))
+    out += wrap("(a warm-up frame: what happens once per buffer happens in these frames, e.g. on kms the buffer's import "
+                "and its framebuffer; later frames reuse them)",
+                0, 1);
   const json& ev = ex["events"];
   if (ev.empty()) return out + "  (no trace recorded)\n";
   const uint64_t t0 = ev[0]["t_ns"].get<uint64_t>();
@@ -501,13 +651,14 @@ std::string format_explain(const nlohmann::json& run) {
   std::string pending_proc;
   auto flush = [&] {
     for (const Agg& g : pending) {
-      out += fmt::format("      +{:>9.1f} us  {:<10}  {}(fd {} = {}){}{}", static_cast<double>(g.t - t0) / 1000.0, pending_proc, g.call,
-                         g.fd, g.fd_name, g.count > 1 ? fmt::format(" x{}", g.count) : std::string(),
-                         g.bytes > 0 ? fmt::format(", {} bytes", g.bytes) : std::string());
-      if (g.failed > 0) out += fmt::format(" ({} found nothing to read: EAGAIN)", g.failed);
-      const std::string m = call_meaning(g.call);
-      if (!m.empty()) out += "  — " + m;
-      out += "\n";
+      const std::string head = fmt::format("      +{:>9.1f} us  {:<10}  {}(fd {} = {}){}{}", static_cast<double>(g.t - t0) / 1000.0,
+                                           pending_proc, g.call, g.fd, g.fd_name, g.count > 1 ? fmt::format(" x{}", g.count) : std::string(),
+                                           g.bytes > 0 ? fmt::format(", {} bytes", g.bytes) : std::string());
+      std::string rest;
+      if (g.failed > 0) rest += fmt::format("({} found nothing to read: EAGAIN)", g.failed);
+      const std::string m = call_meaning(g.call, g.fd_name, g.bytes);
+      if (!m.empty()) rest += (rest.empty() ? "— " : " — ") + m;
+      out += head + (rest.empty() ? "\n" : wrap(rest, columns(head), kStepIndent));
     }
     pending.clear();
   };
@@ -518,9 +669,22 @@ std::string format_explain(const nlohmann::json& run) {
       const double dt = static_cast<double>(e["t_ns"].get<uint64_t>() - t0) / 1000.0;
       out += fmt::format("{:4}. +{:>9.1f} us  {:<10}  {} {}()\n", ++step, dt, proc, e["file"].get<std::string>(),
                          e["function"].get<std::string>());
-      out += fmt::format("                             {}", e["text"].get<std::string>());
-      if (e["bytes"].get<uint64_t>() > 0) out += fmt::format(" [{} bytes]", e["bytes"].get<uint64_t>());
-      out += "\n";
+      std::string text = e["text"].get<std::string>();
+      if (e["bytes"].get<uint64_t>() > 0) text += fmt::format(" [{} bytes]", e["bytes"].get<uint64_t>());
+      out += std::string(kStepIndent, ' ') + wrap(text, kStepIndent, kStepIndent);
+      continue;
+    }
+    if (e["kind"] == "ioctl") {
+      // One line per ioctl, never merged: each names its own objects (the
+      // framebuffer, the plane's properties), and the function that asked.
+      flush();
+      const std::string head = fmt::format("      +{:>9.1f} us  {:<10}  ioctl(fd {} = {}) {}", static_cast<double>(e["t_ns"].get<uint64_t>() - t0) / 1000.0,
+                                           proc, e["fd"].get<int>(), e["fd_name"].get<std::string>(), e["ioctl"].get<std::string>());
+      std::string rest;
+      const std::string fn = e.value("function", "");
+      if (!fn.empty()) rest += "from " + fn + " ";
+      rest += "— " + e["text"].get<std::string>();
+      out += head + wrap(rest, columns(head), kStepIndent);
       continue;
     }
     if (!pending.empty() && proc != pending_proc) flush();
@@ -537,6 +701,28 @@ std::string format_explain(const nlohmann::json& run) {
     it->failed += e.value("failed", 0);
   }
   flush();
+  if (run.contains("overwrite_proof")) out += explain_overwrite(run);
+  return out;
+}
+
+// The overwrite experiment, told as an experiment: hypothesis, procedure,
+// observation, conclusion (the numbers from run["overwrite_proof"]).
+std::string explain_overwrite(const json& run) {
+  const json& p = run["overwrite_proof"];
+  const std::string transport = run["transport"].get<std::string>();
+  std::string out = "\nthe overwrite experiment (a proof of zero-copy that does not trust the ledger's copy counts)\n";
+  out += "  question   does the display read the client's memory, or a copy of it?\n";
+  out += "  procedure  after frame N is on screen (its frame callback arrived), the client writes a marker\n"
+         "             naming N into frame N's own buffer (src/client/client.cpp, overwrite_after_shown);\n"
+         "             just before frame N+1 replaces it, the display looks at frame N once more\n"
+         "             (--verify; src/output/headless.cpp, last_look_at_outgoing)\n";
+  if (p["witness"].is_null())
+    out += "  witness    none on this output: only the headless output takes a last look so far\n";
+  out += fmt::format("  prediction {}\n", p["expected"] == "seen"
+                                                  ? "zero-copy: the display shows the very buffer the client wrote: marker seen"
+                                                  : fmt::format("the {} transport copies the frame before it is shown: marker not seen",
+                                                                transport));
+  out += "  result     " + wrap(format_overwrite_line(p).substr(std::string("overwrite proof: ").size()), 13, 13);
   return out;
 }
 

@@ -29,6 +29,10 @@ struct RunOptions {
   uint32_t chunk = 64 * 1024;
   bool ledger = true;       // per-frame accounting in both processes
   int64_t trace_frame = -1;  // record one frame's syscalls and steps (--explain)
+  // The overwrite experiment: the client writes a marker into each frame's
+  // buffer after it was shown, and the compositor's --verify looks for it as
+  // the frame leaves the screen (buffer/overwrite_marker.h). Needs verify.
+  bool overwrite_proof = false;
   std::string bin_dir;      // where zcpipe-compositor and zcpipe-client live
   int timeout_s = 300;      // whole run (0 = no limit)
   // Set (non-zero) by the caller's signal handler: the run stops its
@@ -49,8 +53,25 @@ Result<nlohmann::json> run_pipeline(const RunOptions& options);
 // Builds the run record from the two processes' stats files (exposed for tests).
 nlohmann::json merge_run(const RunOptions& options, const nlohmann::json& client, const nlohmann::json& compositor);
 
-// The narrated trace of the traced frame (--explain), from run["explain"].
+// From the traced frame's events (run["explain"]["events"]): how long the
+// display took, commit to flip (kms: the atomic commit ioctl to the flip
+// event's read; headless: commit applied to the virtual vblank) and flip to
+// the release of the buffer it replaced, in us; null where a mark is missing.
+nlohmann::json display_timings(const nlohmann::json& events);
+
+// The narrated trace of the traced frame (--explain), from run["explain"],
+// and the overwrite experiment's result when the run made it.
 std::string format_explain(const nlohmann::json& run);
+
+// run["overwrite_proof"] from the client's and the compositor's records:
+// how many outgoing frames the display looked at, how many carried the
+// client's marker, and what zero-copy predicts for this run (exposed for tests).
+nlohmann::json overwrite_proof(const std::string& transport, uint64_t frames_scanout_copy, const nlohmann::json& client,
+                               const nlohmann::json& compositor);
+
+// run["overwrite_proof"] in a table cell ("12/12 seen") and in one line.
+std::string format_overwrite_cell(const nlohmann::json& proof);
+std::string format_overwrite_line(const nlohmann::json& proof);
 
 // Human-readable summary of a run record.
 std::string format_run(const nlohmann::json& run);

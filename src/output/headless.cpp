@@ -1,6 +1,7 @@
 #include "output/headless.h"
 
 #include <drm_fourcc.h>
+#include <fmt/core.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -37,7 +38,7 @@ class HeadlessOutput final : public Output {
   }
 
   std::string name() const override { return "headless"; }
-  std::string description() const override { return "headless: a virtual display, no DRM device"; }
+  std::string description() const override { return "headless: a virtual display, no DRM device (it reads no pixels unless --verify asks)"; }
   Mode mode() const override {
     return Mode{cfg_.width, cfg_.height, cfg_.refresh_hz * 1000};
   }
@@ -131,17 +132,21 @@ class HeadlessOutput final : public Output {
       p.vsync = period_ns_ != 0;
       p.zero_copy = pending_.client_owned;
       if (cfg_.verify) {
-        ZC_TRACE("--verify: checksum of the shown frame, read in place (a display CRC stand-in; reads, does not copy)", 0);
-        // What a display CRC would catch as tearing: the buffer leaving the
-        // screen must still hold the frame it was shown with (nothing may
-        // write a buffer the display reads, from presented to released).
-        if (current_.buffer && shown_checksum_ && *shown_checksum_ != checksum_of(*current_.buffer))
-          shown_buffer_rewritten_++;
+        // The outgoing frame first: the display's last look at it, the
+        // moment before this flip replaces it.
+        if (current_.buffer && shown_checksum_) last_look_at_outgoing();
+        ZC_TRACE("--verify: the CPU reads the frame now shown, in place, for its checksum and frame number "
+                 "(a stand-in for a display CRC; a virtual display reads nothing otherwise)",
+                 0);
         read_back(*pending_.buffer, p);
         shown_checksum_ = p.checksum;
+        shown_frame_ = p.decoded_frame;
       }
-      ZC_TRACE(pending_.client_owned ? "virtual vblank: the client's own buffer is now what the display shows (a page flip, no copy)"
-                                     : "virtual vblank: the compositor's scanout buffer is now what the display shows",
+      ZC_TRACE(pending_.client_owned
+                   ? "virtual vblank: the client's own buffer becomes what this virtual display shows (a pointer "
+                     "swap, as a page flip is: no copy)"
+                   : "virtual vblank: the compositor's scanout buffer (a copy of the frame) becomes what this "
+                     "virtual display shows",
                0);
       Slot old = std::move(current_);
       current_ = std::move(pending_);
@@ -152,15 +157,36 @@ class HeadlessOutput final : public Output {
     if (cb_.vblank) cb_.vblank(time_ns);
   }
 
-  std::vector<std::pair<std::string, uint64_t>> counters() const override {
-    if (!cfg_.verify) return {};
-    return {{"shown_buffer_rewritten", shown_buffer_rewritten_}};
+  // --verify's second read of a frame, as it leaves the screen.
+  //  - What a display CRC would catch as tearing: the buffer leaving the
+  //    screen must still hold the frame it was shown with (nothing may write
+  //    a buffer the display reads, from presented to released).
+  //  - The overwrite experiment (buffer/overwrite_marker.h, and the client's
+  //    --overwrite-proof): a client may have written a marker naming this
+  //    frame into the buffer it committed, after the frame was shown. Found
+  //    here only if what the display shows IS the client's buffer. The
+  //    client's write happens before it commits the frame that causes this
+  //    flip, so this read cannot run ahead of it (client.cpp,
+  //    overwrite_after_shown, has the whole sequence).
+  void last_look_at_outgoing() {
+    const LastLook l = last_look(*current_.buffer);
+    if (l.checksum && *l.checksum != *shown_checksum_) shown_buffer_rewritten_++;
+    if (!shown_frame_) return;  // a frame without a readable number: nothing to compare the marker with
+    overwrite_frames_++;
+    const bool seen = l.marker && (*l.marker & 0xffffffffu) == *shown_frame_;
+    if (seen) overwrite_marker_seen_++;
+    ZC_TRACE(fmt::format("--verify, last look at frame {} before it leaves the screen: {}", *shown_frame_,
+                         seen ? "the client's overwrite marker is there: this display reads the client's own memory"
+                              : "no overwrite marker for it: what the display shows is not the client's memory "
+                                "(or the client wrote none)"),
+             0);
   }
 
-  static uint64_t checksum_of(buffer::Buffer& b) {
-    Presented p;
-    read_back(b, p);
-    return p.checksum.value_or(0);
+  std::vector<std::pair<std::string, uint64_t>> counters() const override {
+    if (!cfg_.verify) return {};
+    return {{"shown_buffer_rewritten", shown_buffer_rewritten_},
+            {"overwrite_proof_frames", overwrite_frames_},
+            {"overwrite_proof_marker_seen_frames", overwrite_marker_seen_}};
   }
 
   wl_event_loop* loop_;
@@ -175,7 +201,10 @@ class HeadlessOutput final : public Output {
   Slot pending_;
   Slot current_;
   std::optional<uint64_t> shown_checksum_;  // --verify: current_'s checksum when it was presented
+  std::optional<uint32_t> shown_frame_;     // --verify: current_'s frame number, read from its pixels
   uint64_t shown_buffer_rewritten_ = 0;
+  uint64_t overwrite_frames_ = 0;        // outgoing frames looked at for the overwrite marker
+  uint64_t overwrite_marker_seen_ = 0;   // ... and found to carry their own marker
 };
 
 }  // namespace

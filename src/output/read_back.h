@@ -15,4 +15,15 @@ namespace zc::output {
 // says why, once per call) if the buffer cannot be mapped.
 void read_back(buffer::Buffer& shown, Presented& p);
 
+// The display's last look at a buffer as it leaves the screen (--verify):
+// its checksum now (it must equal the one taken when it was shown, unless
+// someone wrote into a buffer the display was reading) and the overwrite
+// marker found in it, if any (buffer/overwrite_marker.h). Unset fields: the
+// buffer could not be mapped.
+struct LastLook {
+  std::optional<uint64_t> checksum;
+  std::optional<uint64_t> marker;
+};
+LastLook last_look(buffer::Buffer& leaving);
+
 }  // namespace zc::output

@@ -366,31 +366,76 @@ std::string calls(const json& doc, size_t ri, const std::string& proc, const std
 std::vector<Step> journey_steps(const json& doc, size_t ri) {
   const json& r = doc["runs"][ri];
   const std::string t = r["transport"].get<std::string>();
+  // A headless output is a virtual display: "showing" a buffer is keeping a
+  // pointer to it, and nothing reads its pixels unless --verify asks. Only a
+  // real display engine (kms) reads memory by DMA at every refresh.
+  const bool virtual_display = r.value("output", "") != "kms";
+  const std::string reads_client = virtual_display ? "the virtual display holds the client's buffer" : "scanout reads the client's buffer";
+  const std::string reads_copy = virtual_display ? "the virtual display holds the compositor's copy" : "scanout reads the compositor's copy";
+  const Mover display = virtual_display ? Mover::none : Mover::dma;
   const std::string base = fmt::format("/runs/{}", ri);
   const std::string bytes = svg_num(doc, base + "/frame_bytes", Unit::bytes);
   std::vector<Step> st;
   st.push_back({0, "render frame N", "the CPU writes " + bytes + " into " + (t == "socket" ? "private memory" : "a buffer it shares"),
                 Mover::none});
+  // On KMS the display half is ioctls on the DRM device: a framebuffer per
+  // buffer (once), an atomic commit per frame, the flip event back.
+  auto kms_steps = [&](const std::string& what) {
+    if (virtual_display) return;
+    const std::string oc = base + "/output_counters";
+    auto count = [&](const char* k) {
+      return doc.contains(json::json_pointer(oc + "/" + k)) ? svg_num(doc, oc + "/" + k) : std::string("?");
+    };
+    st.push_back({1, "framebuffer: PRIME import + ADDFB2",
+                  "once per buffer, then reused: " + count("kms_fbs_created") + " framebuffers for " + what, Mover::handle});
+    st.push_back({1, "atomic commit: plane FB_ID",
+                  "TEST_ONLY " + count("kms_test_only") + "x, then NONBLOCK | PAGE_FLIP_EVENT: " + count("kms_commits") + " commits",
+                  Mover::handle});
+  };
+  // Measured display timings: the traced frame's (--explain), else the
+  // median latency from commit to on screen.
+  const std::string dt = base + "/display_timings";
+  const bool traced_flip = doc.contains(json::json_pointer(dt + "/commit_to_flip_us")) && r["display_timings"]["commit_to_flip_us"].is_number();
+  const std::string flip_time =
+      traced_flip ? "commit &#8594; " + std::string(virtual_display ? "virtual vblank " : "flip event ") + svg_num(doc, dt + "/commit_to_flip_us") + " &#181;s (traced frame)"
+                  : (doc.contains(json::json_pointer(base + "/per_frame/latency_us/median"))
+                         ? "commit &#8594; on screen " + svg_num(doc, base + "/per_frame/latency_us/median") + " &#181;s (median)"
+                         : std::string());
+  const bool traced_release = traced_flip && r["display_timings"]["flip_to_release_us"].is_number();
+  const std::string release_time = traced_release ? "; flip &#8594; release " + svg_num(doc, dt + "/flip_to_release_us") + " &#181;s" : "";
+  // The moment the display took the frame: the page-flip event (kms, read
+  // from the DRM fd) or the virtual vblank (headless, a timerfd), with the
+  // measured time from the commit.
+  auto flip_step = [&](const std::string& timing) {
+    if (timing.empty()) return;
+    st.push_back(virtual_display ? Step{2, "virtual vblank (timerfd)", timing, Mover::none}
+                                 : Step{1, "page-flip event: read() on the DRM fd", timing, Mover::handle});
+  };
   if (t == "dmabuf") {
     st.push_back({1, "commit: sendmsg x" + calls(doc, ri, "client", "sendmsg"),
                   "attach + damage + commit: a few bytes; the fd crossed once, when the buffer was created", Mover::handle});
     st.push_back({2, "recvmsg x" + calls(doc, ri, "compositor", "recvmsg") + ", apply commit",
                   "hands the client's own buffer to the output: " + svg_num(doc, base + "/per_frame/cpu_copy_bytes/median", Unit::bytes) + " copied",
                   Mover::handle});
-    st.push_back({3, "scanout reads the client's buffer", "ZERO_COPY feedback on " + svg_num(doc, base + "/frames_zero_copy") + " frames",
-                  Mover::dma});
+    kms_steps("the client's ring");
+    st.push_back({3, reads_client, "ZERO_COPY feedback on " + svg_num(doc, base + "/frames_zero_copy") + " frames", display});
+    flip_step(flip_time + release_time);
   } else if (t == "shm") {
     st.push_back({1, "commit: sendmsg x" + calls(doc, ri, "client", "sendmsg"), "attach of a wl_shm buffer (memfd pool)", Mover::handle});
     st.push_back({2, "memcpy into a scanout buffer", svg_num(doc, base + "/per_frame/cpu_copy_bytes/median", Unit::bytes) + " copied by the CPU",
                   Mover::cpu});
-    st.push_back({3, "scanout reads the compositor's copy", "the client's buffer is released at once", Mover::dma});
+    kms_steps("the compositor's scanout buffers");
+    st.push_back({3, reads_copy, "the client's buffer is released at once", display});
+    flip_step(flip_time);
   } else {
     st.push_back({1, "write() x" + calls(doc, ri, "client", "write"),
                   svg_num(doc, base + "/chunk", Unit::bytes) + " each: the kernel copies them into the socket buffer", Mover::cpu});
     st.push_back({2, "read() x" + calls(doc, ri, "compositor", "read") + ", epoll_wait x" + calls(doc, ri, "compositor", "epoll_wait"),
                   "the kernel copies the socket buffer into the staging buffer", Mover::cpu});
     st.push_back({2, "memcpy staging -> scanout buffer", "third CPU copy of the frame", Mover::cpu});
-    st.push_back({3, "scanout reads the compositor's copy", "the pixels crossed the CPU three times", Mover::dma});
+    kms_steps("the compositor's scanout buffers");
+    st.push_back({3, reads_copy, "the pixels crossed the CPU three times", display});
+    flip_step(flip_time);
   }
   st.push_back({2, "presented + frame done" + std::string(t == "dmabuf" ? " + release" : ""),
                 "sendmsg x" + calls(doc, ri, "compositor", "sendmsg") + " to the client", Mover::handle});
@@ -437,8 +482,13 @@ std::string journey(const json& doc, size_t ri) {
   }
   const int ly = top + 4 * lane_h + 16;
   int lx = 8;
-  for (auto [m, label] : {std::pair{Mover::cpu, "CPU copies the pixels"}, std::pair{Mover::dma, "the display engine reads memory (DMA)"},
-                          std::pair{Mover::handle, "only a handle / a few bytes"}, std::pair{Mover::none, "drawing"}}) {
+  const bool virtual_display = r.value("output", "") != "kms";
+  // A virtual display reads no memory: no DMA entry in its legend.
+  for (auto [m, label] : {std::pair{Mover::cpu, "CPU copies the pixels"},
+                          std::pair{Mover::dma, virtual_display ? "" : "the display engine reads memory (DMA)"},
+                          std::pair{Mover::handle, "only a handle / a few bytes"},
+                          std::pair{Mover::none, virtual_display ? "drawing; a virtual display (reads nothing unless --verify)" : "drawing"}}) {
+    if (*label == '\0') continue;
     s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"14\" height=\"14\" fill=\"{}\"/><text x=\"{}\" y=\"{}\" class=\"legend\">{}</text>", lx,
                      ly, mover_color(m), lx + 18, ly + 11, label);
     lx += 250;
@@ -464,6 +514,45 @@ std::string journey(const json& doc, size_t ri) {
   }
   out += "</figure>\n";
   return out;
+}
+
+// The overwrite experiment (zcpipe-demo --overwrite-proof), with the
+// numbers from each run's overwrite_proof.
+std::string overwrite_section(const json& doc) {
+  const json& runs = doc["runs"];
+  bool any = false;
+  for (const auto& r : runs) any = any || r.contains("overwrite_proof");
+  if (!any) return "";
+  std::string h =
+      "<section id=\"overwrite-proof\"><h2>An independent proof: the overwrite experiment</h2>"
+      "<p>The copy counts above come from the ledger, which the programs keep about themselves: an unreported memcpy "
+      "would pass them. This experiment trusts no count. After frame N is on screen, the client writes a marker naming "
+      "N into frame N's own buffer; just before frame N+1 replaces it, the display looks at frame N once more. If the "
+      "display reads the client's memory (zero-copy), it shows the marker; if the compositor copied the frame, the copy "
+      "was taken before the marker was written and cannot show it. The client writes the marker before it commits "
+      "frame N+1, and the last look happens at the flip that frame causes, so the look never runs ahead of the write."
+      "</p><table><tr><th>transport</th><th>frames marked by the client</th><th>frames the display looked at</th>"
+      "<th>marker seen on screen</th><th>zero-copy predicts</th><th>result</th></tr>";
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const json& r = runs[i];
+    if (!r.contains("overwrite_proof")) continue;
+    const json& p = r["overwrite_proof"];
+    const std::string base = fmt::format("/runs/{}/overwrite_proof", i);
+    h += "<tr><td>" + esc(r["transport"].get<std::string>()) + "</td><td>" + num(doc, base + "/frames_marked") + "</td>";
+    if (p["witness"].is_null()) {
+      h += "<td colspan=\"4\">no witness on this output (kms: the VM's screendump is the witness)</td></tr>";
+      continue;
+    }
+    const bool ok = p["as_expected"].is_boolean() && p["as_expected"].get<bool>();
+    h += "<td>" + num(doc, base + "/frames") + "</td><td>" + num(doc, base + "/marker_seen_frames") + "</td><td>" +
+         esc(p["expected"].get<std::string>()) + "</td>" +
+         (ok ? std::string("<td class=\"ok\">") +
+                   (p["expected"] == "seen" ? "the display reads the client's own memory" : "the display shows a copy")
+             : std::string("<td class=\"bad\">NOT as predicted")) +
+         "</td></tr>";
+  }
+  h += "</table></section>\n";
+  return h;
 }
 
 const char* kCss = R"(
@@ -553,7 +642,11 @@ std::string render_html(const json& doc) {
 
   // Journeys.
   h += "<section id=\"journey\"><h2>The journey of one frame</h2><p>Four lanes: the client, the kernel, the compositor and the display. "
-       "Colour says who moves the bytes at each step.</p>\n";
+       "Colour says who moves the bytes at each step.";
+  if (!runs.empty() && runs[0].value("output", "") != "kms")
+    h += " This run's display is <b>headless</b>: a virtual display that shows a buffer by keeping a pointer to it and reads "
+         "no pixels unless <code>--verify</code> asks (then once per frame, for a checksum, as a display CRC would).";
+  h += "</p>\n";
   for (size_t i = 0; i < runs.size(); ++i) h += journey(doc, i);
   h += "</section>\n";
 
@@ -590,13 +683,15 @@ std::string render_html(const json& doc) {
   h += latency_histogram(doc, "chart-latency-hist");
   h += "</div></section>\n";
 
+  h += overwrite_section(doc);
+
   // Model, with the articles it comes from.
   if (doc.contains("model_vs_measured")) {
     const json& m = doc["model_vs_measured"];
     const std::string mp = "/model_vs_measured";
     h += "<section id=\"model\"><h2>The classic articles' model vs this run</h2>";
     h += "<p>zcpipe measures the claims of two families of articles. The classic Chinese zero-copy write-ups "
-         "(<i>líng kǎobèi</i>, (零拷贝, <i>zero copy</i>)#8220;zero copy(零拷贝, <i>zero copy</i>)#8221;) count what one file costs on its way to a socket: <b>read()+write()</b> "
+         "(零拷贝, <i>líng kǎobèi</i>, &#8220;zero copy&#8221;) count what one file costs on its way to a socket: <b>read()+write()</b> "
          "4 user&#8596;kernel switches and 4 copies (2 by DMA, 2 by the CPU); <b>mmap()+write()</b> 4 switches, 3 copies "
          "(1 by the CPU); <b>sendfile()</b> 2 switches, 3 copies; <b>sendfile() with scatter-gather DMA (SG-DMA)</b> 2 switches, "
          "2 copies, none by the CPU; <b>splice()</b> through a pipe, no CPU copy. The Russian article "

@@ -397,7 +397,7 @@ void Server::Impl::release_buffer(wl_resource* buffer) {
   if (cb == nullptr) return;
   if (cb->busy > 0) cb->busy--;
   if (cb->busy == 0) {
-    ZC_TRACE("wl_buffer.release queued for the client: the display no longer reads that buffer", 0);
+    ZC_TRACE("wl_buffer.release queued for the buffer of an earlier frame, the one that just left the screen (not this frame's): the display no longer reads it", 0);
     wl_buffer_send_release(buffer);
     counters.released++;
   }
@@ -436,7 +436,7 @@ void Server::Impl::on_presented(uint64_t tag, const output::Presented& p) {
   InFlight& f = it->second;
   counters.presented++;
   if (p.zero_copy) counters.zero_copy++;
-  ZC_TRACE(fmt::format("on screen (refresh {}): wp_presentation_feedback.presented queued{}", p.seq,
+  ZC_TRACE(fmt::format("on screen at vblank #{} (the display's refresh counter, not a rate): wp_presentation_feedback.presented queued{}", p.seq,
                        p.zero_copy ? " with ZERO_COPY" : ""),
            0);
   for (auto& fb : f.feedbacks)

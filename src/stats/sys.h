@@ -53,6 +53,11 @@ void zcpipe_interpose_set_clock_syscall(bool syscall) noexcept;
 // --explain; nullptr otherwise.
 typedef void (*zcpipe_trace_hook)(int kind, int fd, long result, uint64_t start_ns);
 void zcpipe_interpose_set_trace(zcpipe_trace_hook hook) noexcept;
+// Called after each traced ioctl with its request and argument (still valid:
+// the caller's struct, with the driver's outputs filled in), so the tracer can
+// say what it meant (stats/ioctl_names.h). Set for one frame; nullptr otherwise.
+typedef void (*zcpipe_ioctl_hook)(int fd, unsigned long request, void* arg, long result, int err, uint64_t start_ns);
+void zcpipe_interpose_set_ioctl_trace(zcpipe_ioctl_hook hook) noexcept;
 // True when the executable's wrappers are in its dynamic symbol table, i.e.
 // shared libraries' calls reach them too.
 bool zcpipe_interpose_exported() noexcept;

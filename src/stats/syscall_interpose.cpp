@@ -121,6 +121,8 @@ struct ThreadCounters {
   // Set only while one frame is being traced (--explain): called after each
   // fd call with its kind, descriptor and result.
   zcpipe_trace_hook trace;
+  // The same for ioctl(), with its request and argument (stats/ioctl_names.h).
+  zcpipe_ioctl_hook ioctl_trace;
 };
 [[gnu::tls_model("initial-exec")]] constinit thread_local ThreadCounters t_counts{};
 
@@ -398,6 +400,10 @@ int openat_common(Real<int (*)(int, const char*, int, mode_t)>& real, int dirfd,
 }
 }  // namespace
 
+// ioctl is the display's whole vocabulary (PRIME import, ADDFB2, atomic
+// commits, dma-buf syncs). While one frame is traced, the tracer gets each
+// call's request and argument after the call, to say what it meant; otherwise
+// the cost is one thread-local load and a not-taken branch.
 extern "C" int ioctl(int fd, unsigned long request, ...) noexcept {
   count(Sys::ioctl);
   va_list ap;
@@ -406,7 +412,15 @@ extern "C" int ioctl(int fd, unsigned long request, ...) noexcept {
   va_end(ap);
   auto fn = real_ioctl.get();
   if (fn == nullptr) return missing<int>();
-  return fn(fd, request, arg);
+  const zcpipe_ioctl_hook hook = t_counts.ioctl_trace;
+  if (hook == nullptr || t_counts.uncounted != 0) [[likely]]
+    return fn(fd, request, arg);
+  const uint64_t start = now_ns();
+  const int r = fn(fd, request, arg);
+  const int saved = errno;
+  hook(fd, request, arg, r, saved, start);
+  errno = saved;
+  return r;
 }
 
 extern "C" int fcntl(int fd, int cmd, ...) {
@@ -502,6 +516,8 @@ extern "C" void zcpipe_interpose_set_clock_syscall(bool syscall) noexcept {
 }
 
 extern "C" void zcpipe_interpose_set_trace(zcpipe_trace_hook hook) noexcept { t_counts.trace = hook; }
+
+extern "C" void zcpipe_interpose_set_ioctl_trace(zcpipe_ioctl_hook hook) noexcept { t_counts.ioctl_trace = hook; }
 
 // dlsym(RTLD_DEFAULT, name) is the lookup a shared library's PLT performs.
 // If it finds our definitions, libraries are counted too; if it finds libc's,

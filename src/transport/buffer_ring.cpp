@@ -10,7 +10,7 @@ namespace zc::transport {
 namespace {
 
 void buffer_release(void* data, wl_buffer*) {
-  ZC_TRACE("wl_buffer.release received: the compositor and the display are done with this buffer; it may be drawn into again", 0);
+  ZC_TRACE("wl_buffer.release received for the buffer of an earlier frame (the one the display just stopped reading, not this frame's): it may be drawn into again", 0);
   static_cast<Slot*>(data)->busy = false;
 }
 const wl_buffer_listener kBufferListener = {buffer_release};

@@ -289,7 +289,7 @@ def main():
     out = tempfile.mkdtemp(prefix="zcpipe-report-test-")
     try:
         cmd = [demo, "--transport", "all", "--refresh", "0", "--frames", "12", "--size", "1280x720", "--quiet",
-               "--report", out]
+               "--overwrite-proof", "--explain", "--report", out]
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=240)
         if r.returncode != 0:
             fail("zcpipe-demo exited %d: %s" % (r.returncode, r.stderr.strip()))
@@ -342,6 +342,26 @@ def main():
                 fail("report does not show " + pointer)
             if resolve(doc, pointer) != copies:
                 fail("%s is %s, expected %d" % (pointer, resolve(doc, pointer), copies))
+        # The overwrite experiment: a row per transport, its numbers from run.json.
+        if "overwrite-proof" not in p.ids:
+            fail("no overwrite-proof section")
+        for i, t in enumerate(transports):
+            for k in ("frames", "marker_seen_frames"):
+                pointer = "/runs/%d/overwrite_proof/%s" % (i, k)
+                if not any(n[0] == pointer for n in p.numbers):
+                    fail("report does not show " + pointer)
+            seen = resolve(doc, "/runs/%d/overwrite_proof/marker_seen_frames" % i)
+            looked = resolve(doc, "/runs/%d/overwrite_proof/frames" % i)
+            if looked <= 0 or seen != (looked if t == "dmabuf" else 0):
+                fail("%s: marker seen in %s of %s frames" % (t, seen, looked))
+        # The display's measured timing (the traced frame's commit -> flip) in every journey.
+        for i, t in enumerate(transports):
+            pointer = "/runs/%d/display_timings/commit_to_flip_us" % i
+            if not any(n[0] == pointer for n in p.numbers):
+                fail("the %s journey does not show %s" % (t, pointer))
+        # Headless is a virtual display: the journey must not claim it reads memory.
+        if doc["runs"][0]["output"] == "headless" and "the display engine reads memory (DMA)" in text:
+            fail("a headless run's journey says the display engine reads memory")
         print("html: %d elements with ids, %d numbers checked against run.json" % (len(p.ids), len(p.numbers)))
         check_charts(text, doc)
         # The model section cites the articles and explains 380 vs this run's count.
