@@ -3,6 +3,7 @@
 #include <fmt/core.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "common/format.h"
@@ -15,7 +16,7 @@ struct ScanoutSlot {
   uint64_t bytes = 0;
   bool leased = false;
   // Extent of the pixels earlier copies wrote (new buffers are zeroed).
-  uint32_t drawn_row_bytes = 0, drawn_rows = 0;
+  ScanoutLease::Drawn drawn;
 
   bool fits(uint32_t w, uint32_t h, uint32_t format) const {
     return buffer->width() == w && buffer->height() == h && buffer->format() == format;
@@ -26,9 +27,16 @@ struct ScanoutState {
   std::unique_ptr<Allocator> allocator;
   ScanoutLimits limits;
   std::vector<std::shared_ptr<ScanoutSlot>> slots;
-  // The size and format asked for last: idle buffers of any other are
-  // useless until a client asks for that size again, so they are freed.
-  uint32_t want_w = 0, want_h = 0, want_format = 0;
+  // The size and format each user asked for last: an idle buffer that fits
+  // neither is useless until someone asks for that shape again, so it is
+  // freed.
+  struct Shape {
+    uint32_t w = 0, h = 0, format = 0;
+  };
+  std::array<Shape, kScanoutUsers> want{};
+  bool wanted(const ScanoutSlot& s) const {
+    return std::any_of(want.begin(), want.end(), [&s](const Shape& x) { return s.fits(x.w, x.h, x.format); });
+  }
   ScanoutPlanner::Stats stats;
 
   // Drops the planner's reference: the memory goes back to the system when
@@ -53,7 +61,7 @@ struct ScanoutState {
     if (it == slots.end()) return;  // already freed (release at shutdown)
     s->leased = false;
     stats.leased--;
-    if (!s->fits(want_w, want_h, want_format)) free_slot(static_cast<size_t>(it - slots.begin()));
+    if (!wanted(*s)) free_slot(static_cast<size_t>(it - slots.begin()));
   }
 };
 
@@ -70,6 +78,7 @@ ScanoutLease& ScanoutLease::operator=(ScanoutLease&& other) noexcept {
 }
 
 Buffer& ScanoutLease::buffer() const { return *slot_->buffer; }
+ScanoutLease::Drawn& ScanoutLease::drawn() const { return slot_->drawn; }
 std::shared_ptr<Buffer> ScanoutLease::shared_buffer() const { return slot_->buffer; }
 
 void ScanoutLease::reset() {
@@ -97,7 +106,7 @@ Result<uint64_t> ScanoutLease::copy_into(const uint8_t* src, uint32_t src_stride
       std::memcpy(out + y * dst_stride, src + static_cast<size_t>(y) * src_stride, row_bytes);
   }
   clear_stale(out, dst_stride, whole ? static_cast<uint32_t>(dst_stride) : row_bytes, height,
-              slot_->drawn_row_bytes, slot_->drawn_rows);
+              slot_->drawn.row_bytes, slot_->drawn.rows);
   dst.end_cpu_access(true);
   return whole ? uint64_t{src_stride} * height : uint64_t{row_bytes} * height;
 }
@@ -113,7 +122,7 @@ ScanoutPlanner::ScanoutPlanner(std::unique_ptr<Allocator> allocator, ScanoutLimi
 // they are freed when those leases end.
 ScanoutPlanner::~ScanoutPlanner() = default;
 
-Result<ScanoutLease> ScanoutPlanner::acquire(uint32_t width, uint32_t height, uint32_t format) {
+Result<ScanoutLease> ScanoutPlanner::acquire(uint32_t width, uint32_t height, uint32_t format, ScanoutUser user) {
   detail::ScanoutState& st = *state_;
   const FormatInfo* info = format_info(format);
   if (info == nullptr) return Error{EINVAL, "no scanout buffer for format " + format_name(format)};
@@ -123,14 +132,11 @@ Result<ScanoutLease> ScanoutPlanner::acquire(uint32_t width, uint32_t height, ui
     return Error{EFBIG, fmt::format("a {}x{} {} frame needs a {}-byte scanout buffer, more than the limit of {} bytes",
                                     width, height, info->name, need, st.limits.max_buffer_bytes)};
   }
-  st.want_w = width;
-  st.want_h = height;
-  st.want_format = format;
-  // Buffers of another size are useless now: free the idle ones. Leased ones
-  // stay (the display may be reading them) and are freed when given back.
-  st.free_idle_if([](const detail::ScanoutSlot& s, const detail::ScanoutState& x) {
-    return !s.fits(x.want_w, x.want_h, x.want_format);
-  });
+  st.want[static_cast<size_t>(user)] = {width, height, format};
+  // This user's buffers of another size are useless now: free the idle ones.
+  // Leased ones stay (the display may be reading them) and are freed when
+  // given back.
+  st.free_idle_if([](const detail::ScanoutSlot& s, const detail::ScanoutState& x) { return !x.wanted(s); });
   std::shared_ptr<detail::ScanoutSlot> slot;
   for (const auto& s : st.slots)
     if (!s->leased && s->fits(width, height, format)) {

@@ -16,10 +16,21 @@
 // gives the buffer back. No integer slot index names a buffer, so freeing
 // other buffers can never make a lease point at the wrong one.
 //
-// Memory goes back too: when a frame of another size or format is asked for,
+// Memory goes back too: when a user asks for another size or format, its
 // idle buffers of the old one are freed at once, and release_idle() frees
 // every idle buffer (the compositor calls it when a surface unmaps, so a
 // client that leaves does not leave its buffers behind).
+//
+// Two users lease from the same planner, and each remembers only its own
+// last shape: the compositor's copying transports (a wl_shm or socket frame
+// copied as it is) and the output's own copy fallback (KMS converting a
+// frame the plane cannot read into XRGB8888 of the mode's size). A 24-bit
+// baseline frame on KMS needs both every frame, one RGB888 and one
+// XRGB8888: with a single "last shape asked for", each would free the
+// other's idle buffers and every frame would allocate (and fault in) 33 MB.
+//
+// One planner per display (the Output makes it: output.h), so the cap below
+// holds for everything the compositor puts on screen from its own memory.
 //
 // Limits (what one client can make the compositor allocate here):
 //   - one buffer is at most kMaxScanoutBufferBytes (7680x4320 at 4 bytes per
@@ -46,6 +57,13 @@ namespace zc::buffer {
 
 constexpr uint64_t kMaxScanoutBufferBytes = uint64_t{7680} * 4320 * 4;
 constexpr size_t kMaxScanoutBuffers = 4;
+
+// Who asks for a buffer (see above).
+enum class ScanoutUser : uint8_t {
+  compositor,  // the copying transports (wl_shm, the socket baseline)
+  output,      // the output's own copy fallback (KMS pixel conversion)
+};
+constexpr size_t kScanoutUsers = 2;
 
 struct ScanoutLimits {
   uint64_t max_buffer_bytes = kMaxScanoutBufferBytes;
@@ -82,6 +100,15 @@ class ScanoutLease {
   // the frame copied. This is a CPU copy: callers report it to the ledger.
   Result<uint64_t> copy_into(const uint8_t* src, uint32_t src_stride, uint32_t row_bytes, uint32_t height);
 
+  // The top-left corner earlier frames drew into (a new buffer is black:
+  // 0 x 0). A caller that writes the pixels itself (the KMS output converts
+  // formats while copying) clears what its frame does not cover with
+  // buffer::clear_stale, which also updates this extent.
+  struct Drawn {
+    uint32_t row_bytes = 0, rows = 0;
+  };
+  Drawn& drawn() const;
+
   // Ends the lease now: the buffer may be handed out again.
   void reset();
 
@@ -102,8 +129,10 @@ class ScanoutPlanner {
 
   // A lease on a buffer of this size and format that nobody holds: an idle
   // one, or a new one. Errors: EFBIG (over max_buffer_bytes), EBUSY (every
-  // buffer leased), EINVAL (unknown format), or the allocator's error.
-  Result<ScanoutLease> acquire(uint32_t width, uint32_t height, uint32_t format);
+  // buffer leased, by either user), EINVAL (unknown format), or the
+  // allocator's error.
+  Result<ScanoutLease> acquire(uint32_t width, uint32_t height, uint32_t format,
+                               ScanoutUser user = ScanoutUser::compositor);
 
   // Frees every buffer no lease holds.
   void release_idle();

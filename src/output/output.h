@@ -22,6 +22,7 @@
 
 #include "buffer/allocator.h"
 #include "buffer/buffer.h"
+#include "buffer/scanout_planner.h"
 #include "common/result.h"
 #include "output/scanout_reason.h"
 
@@ -101,6 +102,18 @@ class Output {
   // Allocator for compositor-owned scanout buffers (what the copying
   // transports copy into). Headless: memfds; KMS: dumb buffers.
   virtual Result<std::unique_ptr<buffer::Allocator>> scanout_allocator() { return buffer::create_memfd_allocator(); }
+  // The one owner of compositor-owned scanout buffers, made from
+  // scanout_allocator() on first use and living as long as the output. The
+  // compositor's copying transports and the output's own copy fallback both
+  // lease from it, so together they never hold more than its cap.
+  Result<buffer::ScanoutPlanner*> scanout_planner() {
+    if (!planner_) {
+      auto alloc = scanout_allocator();
+      if (!alloc) return alloc.error();
+      planner_ = std::make_unique<buffer::ScanoutPlanner>(std::move(alloc.value()));
+    }
+    return planner_.get();
+  }
   // Whether compositor-owned scanout buffers must cover the whole mode. A
   // KMS primary plane shows one full-screen buffer, so a smaller window is
   // copied into the top-left of a mode-sized buffer (one copy, not a copy
@@ -115,6 +128,7 @@ class Output {
 
  protected:
   Callbacks cb_;
+  std::unique_ptr<buffer::ScanoutPlanner> planner_;
 };
 
 }  // namespace zc::output

@@ -20,6 +20,9 @@ constexpr std::array<Text, static_cast<size_t>(ScanoutReason::count)> kText = {{
     {"import_failed", "the kernel could not make a framebuffer of the buffer (import failed)"},
     {"test_only_failed", "the driver refused the buffer on the plane in an atomic TEST_ONLY commit"},
     {"commit_failed", "the driver refused the buffer when it was committed"},
+    {"modifier_not_linear",
+     "the buffer's memory layout (modifier) is tiled or compressed, not LINEAR: the CPU copy reads rows of pixels "
+     "and would show garbage, so the frame is refused"},
 }};
 
 }  // namespace

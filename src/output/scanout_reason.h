@@ -28,6 +28,10 @@ enum class ScanoutReason : uint8_t {
   import_failed,          // the kernel refused to make a framebuffer of it
   test_only_failed,       // the driver's TEST_ONLY commit said no
   commit_failed,          // the real commit was refused (legacy: no TEST_ONLY)
+  // Not a reason to copy but a reason the copy itself is refused: the CPU
+  // reads a buffer as rows of pixels, which only a LINEAR layout is. The
+  // frame is discarded (kms_frames_refused), never copied as garbage.
+  modifier_not_linear,    // tiled/compressed layout: the CPU copy cannot read it
   count
 };
 

@@ -12,6 +12,10 @@
 
 #include "common/result.h"
 
+namespace zc::output::kms {
+class Drm;
+}
+
 namespace zc::probe {
 
 struct Mode {
@@ -117,6 +121,12 @@ struct Options {
 // Opens `path` read-write and probes it. Errors only when the device cannot
 // be opened or is not a DRM device; partial failures are recorded inside.
 Result<DeviceReport> probe_device(const std::string& path, const Options& options);
+
+// The KMS queries of probe_device on a device already open (the unit tests
+// pass the fake kms::Drm): driver, master, caps, connectors, CRTCs, planes,
+// vblank. Errors only when it is not a DRM device (no DRM_IOCTL_VERSION);
+// partial failures are recorded in `report`.
+Result<void> probe_drm(output::kms::Drm& drm, DeviceReport& report);
 
 // Runs the GBM checks on an open DRM fd (borrowed).
 GbmCheck check_gbm(int drm_fd);

@@ -13,6 +13,7 @@
 #include "buffer/scanout_planner.h"
 #include "common/unique_fd.h"
 #include "output/output.h"
+#include "server/resource_list.h"
 #include "server/resource_ref.h"
 #include "server/server.h"
 #include "stats/ledger.h"
@@ -32,13 +33,22 @@ struct ClientBuffer {
 // A committed buffer handed to the output, until the output releases it.
 struct InFlight {
   Surface* surface = nullptr;
-  ResourceRef buffer;                   // the wl_buffer (null once destroyed)
-  std::vector<ResourceRef> feedbacks;   // wp_presentation_feedback objects
+  ResourceRef buffer;      // the wl_buffer (null once destroyed)
+  ResourceList feedbacks;  // wp_presentation_feedback objects
   uint64_t ledger_frame = 0;
   // The compositor-owned copy (shm, socket) the display reads; ending this
   // lease (when the output reports the frame released or discarded, i.e.
   // when this InFlight is erased) gives the buffer back to the planner.
   buffer::ScanoutLease scanout;
+
+  // Back to empty, in place (a ResourceList's head cannot move).
+  void clear() {
+    surface = nullptr;
+    buffer.reset();
+    feedbacks.clear();
+    ledger_frame = 0;
+    scanout.reset();
+  }
 };
 
 // The frames handed to the output and not yet released, in a fixed array
@@ -90,7 +100,7 @@ class InFlightRing {
   }
   void erase(iterator it) {
     it->first = 0;
-    it->second = InFlight{};
+    it->second.clear();
   }
 
  private:
@@ -103,10 +113,12 @@ struct Surface {
   // Pending (double-buffered) state, applied by wl_surface.commit.
   ResourceRef pending_buffer;
   bool pending_attach = false;
-  std::vector<ResourceRef> pending_frames;
-  std::vector<ResourceRef> pending_feedbacks;
+  // Frame callbacks and presentation feedbacks are intrusive lists
+  // (resource_list.h): a commit moves them on without allocating.
+  ResourceList pending_frames;
+  ResourceList pending_feedbacks;
   // Committed frame callbacks, sent at the next vblank.
-  std::vector<ResourceRef> frames;
+  ResourceList frames;
   // xdg-shell role
   wl_resource* xdg_surface = nullptr;
   wl_resource* toplevel = nullptr;
@@ -175,15 +187,16 @@ struct Server::Impl {
   void commit(Surface& s);
   // Applies a commit whose content is known (called directly, or later for a
   // deferred socket commit once its bytes arrived).
-  void apply_commit(Surface& s, const CommitContent& c, std::vector<ResourceRef> frames,
-                    std::vector<ResourceRef> feedbacks);
+  // Takes every entry of `frames` and `feedbacks`.
+  void apply_commit(Surface& s, const CommitContent& c, ResourceList& frames, ResourceList& feedbacks);
   uint64_t open_ledger_frame();
-  void present_copy(Surface& s, const CommitContent& c, uint64_t frame, std::vector<ResourceRef> feedbacks);
+  void present_copy(Surface& s, const CommitContent& c, uint64_t frame, ResourceList& feedbacks);
   // Drops a frame that will never reach the display: its wp_presentation
   // feedbacks get `discarded`, and it is counted.
-  void drop_frame(Surface& s, uint64_t frame, std::vector<ResourceRef>& feedbacks, const std::string& why);
-  // The one owner of compositor scanout buffers (see buffer/scanout_planner.h).
-  std::unique_ptr<buffer::ScanoutPlanner> scanout;
+  void drop_frame(Surface& s, uint64_t frame, ResourceList& feedbacks, const std::string& why);
+  // The one owner of compositor scanout buffers (see buffer/scanout_planner.h),
+  // borrowed from the output: its own copy fallback leases from it too.
+  buffer::ScanoutPlanner* scanout = nullptr;
   void surface_destroyed(Surface& s);
   void unmap(Surface& s);
   // Output callbacks.
@@ -199,17 +212,18 @@ struct Server::Impl {
 
 // Buffer lookups implemented by linux_dmabuf.cpp.
 ClientBuffer* client_buffer_from_resource(wl_resource* r);
-// Presentation feedback (presentation.cpp).
+// Presentation feedback (presentation.cpp); each sends its event and destroys fb.
 void send_feedback_presented(Server::Impl& s, wl_resource* fb, const output::Presented& p);
 void send_feedback_discarded(wl_resource* fb);
+// Every feedback in `l` told `discarded` (and destroyed).
+inline void discard_feedbacks(ResourceList& l) { l.drain(&send_feedback_discarded); }
 // xdg-shell: whether a commit may attach a buffer (xdg_shell.cpp); posts the error otherwise.
 bool xdg_check_commit(Surface& s, bool attaching);
 // Socket baseline (socket_stream.cpp): whether the surface's stream has an
 // attach_frame pending; takes it and fills `c`, or defers the commit.
 enum class StreamCommit { none, ready, deferred, failed };
 bool stream_attach_pending(const SocketStream& st);
-StreamCommit stream_take_commit(Surface& s, CommitContent& c, std::vector<ResourceRef>& frames,
-                                std::vector<ResourceRef>& feedbacks);
+StreamCommit stream_take_commit(Surface& s, CommitContent& c, ResourceList& frames, ResourceList& feedbacks);
 void stream_frame_consumed(SocketStream& st);
 void stream_surface_destroyed(SocketStream& st);
 // wl_shm helpers (server.cpp)

@@ -24,9 +24,9 @@ void presentation_feedback(wl_client* client, wl_resource* r, wl_resource* surfa
     wl_client_post_no_memory(client);
     return;
   }
-  wl_resource_set_implementation(fb, nullptr, nullptr, nullptr);
+  wl_resource_set_implementation(fb, nullptr, nullptr, &ResourceList::unlink_on_destroy);
   (void)r;
-  s->pending_feedbacks.emplace_back(fb);
+  s->pending_feedbacks.push_back(fb);
 }
 
 const struct wp_presentation_interface kPresentationImpl = {destroy_res, presentation_feedback};

@@ -61,8 +61,8 @@ void surface_frame(wl_client* client, wl_resource* r, uint32_t id) {
     wl_client_post_no_memory(client);
     return;
   }
-  wl_resource_set_implementation(cb, nullptr, nullptr, nullptr);
-  s->pending_frames.emplace_back(cb);
+  wl_resource_set_implementation(cb, nullptr, nullptr, &ResourceList::unlink_on_destroy);
+  s->pending_frames.push_back(cb);
 }
 
 void surface_set_region(wl_client*, wl_resource*, wl_resource*) {}
@@ -191,10 +191,11 @@ void Server::Impl::commit(Surface& s) {
   if (!xdg_check_commit(s, (attaching && buffer != nullptr) || stream_attach)) return;
   s.pending_attach = false;
   s.pending_buffer.reset();
-  std::vector<ResourceRef> frames = std::move(s.pending_frames);
-  std::vector<ResourceRef> feedbacks = std::move(s.pending_feedbacks);
-  s.pending_frames.clear();
-  s.pending_feedbacks.clear();
+  // The pending callbacks and feedbacks belong to this commit now (two
+  // list heads on the stack: nothing is allocated).
+  ResourceList frames, feedbacks;
+  frames.take_all(s.pending_frames);
+  feedbacks.take_all(s.pending_feedbacks);
 
   CommitContent c;
   if (stream_attach) {
@@ -213,7 +214,7 @@ void Server::Impl::commit(Surface& s) {
     c.buffer = buffer;
     c.kind = client_buffer_from_resource(buffer) != nullptr ? CommitContent::Kind::dmabuf : CommitContent::Kind::shm;
   }
-  apply_commit(s, c, std::move(frames), std::move(feedbacks));
+  apply_commit(s, c, frames, feedbacks);
 }
 
 uint64_t Server::Impl::open_ledger_frame() {
@@ -222,12 +223,10 @@ uint64_t Server::Impl::open_ledger_frame() {
   return frame;
 }
 
-void Server::Impl::apply_commit(Surface& s, const CommitContent& c, std::vector<ResourceRef> frames,
-                                std::vector<ResourceRef> feedbacks) {
-  for (auto& f : frames) s.frames.push_back(std::move(f));
+void Server::Impl::apply_commit(Surface& s, const CommitContent& c, ResourceList& frames, ResourceList& feedbacks) {
+  s.frames.take_all(frames);
   if (c.kind == CommitContent::Kind::none) {
-    for (auto& fb : feedbacks)
-      if (fb) send_feedback_discarded(fb.get());
+    discard_feedbacks(feedbacks);
     if (!s.frames.empty()) out->schedule_vblank();
     return;
   }
@@ -254,8 +253,7 @@ void Server::Impl::apply_commit(Surface& s, const CommitContent& c, std::vector<
     } else if (c.kind == CommitContent::Kind::shm) {
       wl_buffer_send_release(c.buffer);
     }
-    for (auto& fb : feedbacks)
-      if (fb) send_feedback_discarded(fb.get());
+    discard_feedbacks(feedbacks);
     counters.discarded++;
   } else if (c.kind == CommitContent::Kind::dmabuf) {
     // Zero-copy: the output receives a reference to the client's own memory.
@@ -275,13 +273,13 @@ void Server::Impl::apply_commit(Surface& s, const CommitContent& c, std::vector<
       InFlight& f = slot->second;
       f.surface = &s;
       f.buffer.reset(c.buffer);
-      f.feedbacks = std::move(feedbacks);
+      f.feedbacks.take_all(feedbacks);
       f.ledger_frame = frame;
       cb->busy++;
       out->present(cb->storage, tag, /*client_owned=*/true);
     }
   } else {
-    present_copy(s, c, frame, std::move(feedbacks));
+    present_copy(s, c, frame, feedbacks);
   }
   if (c.kind == CommitContent::Kind::socket && s.stream != nullptr) stream_frame_consumed(*s.stream);
   if (!s.frames.empty()) out->schedule_vblank();
@@ -289,8 +287,7 @@ void Server::Impl::apply_commit(Surface& s, const CommitContent& c, std::vector<
 
 // The copying paths end here: the display cannot read the client's memory,
 // so the CPU copies every pixel into a buffer the compositor owns.
-void Server::Impl::present_copy(Surface& s, const CommitContent& c, uint64_t frame,
-                                std::vector<ResourceRef> feedbacks) {
+void Server::Impl::present_copy(Surface& s, const CommitContent& c, uint64_t frame, ResourceList& feedbacks) {
   uint32_t width = c.width, height = c.height, stride = c.stride, format = c.format;
   wl_shm_buffer* shm = nullptr;
   if (c.kind == CommitContent::Kind::shm) {
@@ -354,22 +351,19 @@ void Server::Impl::present_copy(Surface& s, const CommitContent& c, uint64_t fra
   }
   InFlight& f = in->second;
   f.surface = &s;
-  f.feedbacks = std::move(feedbacks);
+  f.feedbacks.take_all(feedbacks);
   f.ledger_frame = frame;
   f.scanout = std::move(*lease);
   out->present(f.scanout.shared_buffer(), tag, /*client_owned=*/false);
 }
 
-void Server::Impl::drop_frame(Surface& s, uint64_t frame, std::vector<ResourceRef>& feedbacks,
-                              const std::string& why) {
+void Server::Impl::drop_frame(Surface& s, uint64_t frame, ResourceList& feedbacks, const std::string& why) {
   // Once per surface at warning level: a client that keeps sending frames
   // the compositor cannot show must not flood the log.
   if (!s.warned_drop) log::warn("frame {} dropped: {} (further drops of this surface at debug level)", frame, why);
   else log::debug("frame {} dropped: {}", frame, why);
   s.warned_drop = true;
-  for (auto& fb : feedbacks)
-    if (fb) send_feedback_discarded(fb.get());
-  feedbacks.clear();
+  discard_feedbacks(feedbacks);
   if (ledger != nullptr)
     if (stats::FrameRecord* r = ledger->record(frame)) r->notes.set_discarded();
   counters.discarded++;
@@ -439,9 +433,7 @@ void Server::Impl::on_presented(uint64_t tag, const output::Presented& p) {
   ZC_TRACE(fmt::format("on screen at vblank #{} (the display's refresh counter, not a rate): wp_presentation_feedback.presented queued{}", p.seq,
                        p.zero_copy ? " with ZERO_COPY" : ""),
            0);
-  for (auto& fb : f.feedbacks)
-    if (fb) send_feedback_presented(*this, fb.get(), p);
-  f.feedbacks.clear();
+  f.feedbacks.drain([this, &p](wl_resource* fb) { send_feedback_presented(*this, fb, p); });
   if (ledger != nullptr)
     if (stats::FrameRecord* r = ledger->record(f.ledger_frame)) {
       r->notes.set_presented(p.time_ns, p.seq, p.zero_copy);
@@ -474,8 +466,7 @@ void Server::Impl::on_discarded(uint64_t tag) {
   auto it = inflight.find(tag);
   if (it == inflight.end()) return;
   counters.discarded++;
-  for (auto& fb : it->second.feedbacks)
-    if (fb) send_feedback_discarded(fb.get());
+  discard_feedbacks(it->second.feedbacks);
   if (ledger != nullptr)
     if (stats::FrameRecord* r = ledger->record(it->second.ledger_frame)) r->notes.set_discarded();
   release_buffer(it->second.buffer.get());
@@ -492,15 +483,11 @@ void Server::Impl::on_released(uint64_t tag) {
 void Server::Impl::on_vblank(uint64_t time_ns) {
   const auto ms = static_cast<uint32_t>(time_ns / 1'000'000);
   ZC_TRACE("vblank: frame callbacks (wl_callback.done) queued; libwayland sends everything queued at the next flush", 0);
-  for (Surface* s : stack) {
-    for (auto& f : s->frames)
-      if (f) {
-        wl_resource* cb = f.take();
-        wl_callback_send_done(cb, ms);
-        wl_resource_destroy(cb);
-      }
-    s->frames.clear();
-  }
+  for (Surface* s : stack)
+    s->frames.drain([ms](wl_resource* cb) {
+      wl_callback_send_done(cb, ms);
+      wl_resource_destroy(cb);
+    });
 }
 
 Server::Impl::~Impl() {
@@ -508,6 +495,7 @@ Server::Impl::~Impl() {
   if (sigint != nullptr) wl_event_source_remove(sigint);
   if (display != nullptr) {
     wl_display_destroy_clients(display);
+    scanout = nullptr;  // the output owns the planner
     out.reset();
     wl_display_destroy(display);
   }
@@ -572,9 +560,9 @@ Result<void> Server::start(std::unique_ptr<output::Output> out, stats::FrameLedg
   impl->ledger = ledger;
   impl->formats = impl->out->importable_formats();
   impl->scanout_formats = impl->out->scanout_formats();
-  auto alloc = impl->out->scanout_allocator();
-  if (!alloc) return alloc.error();
-  impl->scanout = std::make_unique<buffer::ScanoutPlanner>(std::move(alloc.value()));
+  auto planner = impl->out->scanout_planner();
+  if (!planner) return planner.error();
+  impl->scanout = *planner;
   impl->out->set_callbacks(output::Callbacks{
       [impl](uint64_t tag, const output::Presented& p) { impl->on_presented(tag, p); },
       [impl](uint64_t tag) { impl->on_discarded(tag); },

@@ -26,8 +26,6 @@
 
 namespace zc::server {
 
-namespace transport = wire;  // the wire format shared with the client (wire/socket_wire.h)
-
 struct SocketStream {
   Server::Impl* server = nullptr;
   wl_resource* resource = nullptr;
@@ -35,14 +33,14 @@ struct SocketStream {
   UniqueFd fd;
   wl_event_source* source = nullptr;
   wl_event_source* stall_timer = nullptr;
-  uint32_t chunk = transport::kDefaultChunk;
+  uint32_t chunk = wire::kDefaultChunk;
   bool failed = false;
 
   // Reading state of the frame on the wire.
-  uint8_t header_bytes[transport::kSocketHeaderBytes] = {};
+  uint8_t header_bytes[wire::kSocketHeaderBytes] = {};
   size_t header_got = 0;
   bool have_header = false;
-  transport::SocketFrameHeader header;
+  wire::SocketFrameHeader header;
   uint64_t body_got = 0;
   uint64_t progress_at_last_check = 0;
   uint32_t idle_checks = 0;  // stall checks in a row that saw no new byte
@@ -57,11 +55,8 @@ struct SocketStream {
   // attach_frame(seq) waiting for the next wl_surface.commit, and a commit
   // deferred until its frame's bytes are all here.
   std::optional<uint64_t> pending_attach;
-  struct Deferred {
-    uint64_t seq = 0;
-    std::vector<ResourceRef> frames, feedbacks;
-  };
-  std::optional<Deferred> deferred;
+  std::optional<uint64_t> deferred;  // the deferred commit's attach_frame sequence
+  ResourceList deferred_frames, deferred_feedbacks;
 
   ~SocketStream() {
     drop_deferred();
@@ -75,8 +70,8 @@ struct SocketStream {
   // must say so (presentation-time requires `discarded`).
   void drop_deferred() {
     if (!deferred) return;
-    for (auto& fb : deferred->feedbacks)
-      if (fb) send_feedback_discarded(fb.get());
+    discard_feedbacks(deferred_feedbacks);
+    deferred_frames.clear();
     deferred.reset();
   }
 
@@ -129,14 +124,16 @@ struct SocketStream {
     if (server->ledger != nullptr)
       server->ledger->copy(header.byte_count, "read(): socket buffer -> staging buffer (kernel copy)");
     if (deferred && surface != nullptr) {
-      if (!same_seq(header.seq, deferred->seq)) {
+      if (!same_seq(header.seq, *deferred)) {
         fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_SEQUENCE,
-             fmt::format("attach_frame({}) but the socket delivered frame {}", deferred->seq, header.seq));
+             fmt::format("attach_frame({}) but the socket delivered frame {}", *deferred, header.seq));
         return;
       }
-      Deferred d = std::move(*deferred);
       deferred.reset();
-      server->apply_commit(*surface, content(), std::move(d.frames), std::move(d.feedbacks));
+      ResourceList frames, feedbacks;
+      frames.take_all(deferred_frames);
+      feedbacks.take_all(deferred_feedbacks);
+      server->apply_commit(*surface, content(), frames, feedbacks);
     }
   }
 
@@ -186,9 +183,21 @@ struct SocketStream {
         }
         header_got += static_cast<size_t>(n);
         if (header_got < sizeof header_bytes) continue;
-        header = transport::decode_header(header_bytes);
-        if (auto err = transport::validate_header(header)) {
+        header = wire::decode_header(header_bytes);
+        if (auto err = wire::validate_header(header)) {
           fail(err->code, err->message);
+          return;
+        }
+        // The staging buffer is sized by the header, so a header alone could
+        // make the compositor map up to wire::kMaxFrameBytes (1 GiB). Nothing
+        // bigger than a scanout buffer can be shown anyway (the planner would
+        // refuse it after every byte was read): refuse it here, before any
+        // memory is mapped.
+        if (header.byte_count > buffer::kMaxScanoutBufferBytes) {
+          fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_SIZE,
+               fmt::format("frame {} of {}x{} is {} bytes, more than the largest scanout buffer ({} bytes)",
+                           header.seq, header.width, header.height, header.byte_count,
+                           buffer::kMaxScanoutBufferBytes));
           return;
         }
         if (!ensure_staging(header.byte_count)) {
@@ -230,7 +239,7 @@ struct SocketStream {
       if (!have_header)
         fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_TRUNCATED,
              fmt::format("frame header stalled: {} of {} bytes arrived, none in the last {} ms", header_got,
-                         transport::kSocketHeaderBytes, kStallMs));
+                         wire::kSocketHeaderBytes, kStallMs));
       else
         fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_TRUNCATED,
              fmt::format("frame {} stalled: {} of {} bytes arrived, none in the last {} ms", header.seq, body_got,
@@ -265,9 +274,9 @@ void stream_destroyed(wl_resource* r) { delete stream_of(r); }
 void manager_get_stream(wl_client* client, wl_resource* r, uint32_t id, wl_resource* surface_res, uint32_t chunk) {
   auto* server = static_cast<Server::Impl*>(wl_resource_get_user_data(r));
   Surface* surface = surface_from_resource(surface_res);
-  if (chunk < transport::kMinChunk || chunk > transport::kMaxChunk) {
+  if (chunk < wire::kMinChunk || chunk > wire::kMaxChunk) {
     server->post_error(r, ZCPIPE_SOCKET_MANAGER_V1_ERROR_BAD_CHUNK_SIZE,
-                       fmt::format("chunk_size {} out of range {}..{}", chunk, transport::kMinChunk, transport::kMaxChunk));
+                       fmt::format("chunk_size {} out of range {}..{}", chunk, wire::kMinChunk, wire::kMaxChunk));
     return;
   }
   if (surface->stream != nullptr) {
@@ -325,8 +334,7 @@ void bind_manager(wl_client* client, void* data, uint32_t version, uint32_t id) 
 
 bool stream_attach_pending(const SocketStream& st) { return st.pending_attach.has_value(); }
 
-StreamCommit stream_take_commit(Surface& s, CommitContent& c, std::vector<ResourceRef>& frames,
-                                std::vector<ResourceRef>& feedbacks) {
+StreamCommit stream_take_commit(Surface& s, CommitContent& c, ResourceList& frames, ResourceList& feedbacks) {
   SocketStream& st = *s.stream;
   if (!st.pending_attach) return StreamCommit::none;
   const uint64_t seq = *st.pending_attach;
@@ -344,11 +352,13 @@ StreamCommit stream_take_commit(Surface& s, CommitContent& c, std::vector<Resour
   if (st.deferred) {
     st.fail(ZCPIPE_SOCKET_STREAM_V1_ERROR_TOO_MANY_FRAMES,
             fmt::format("commit for frame {} while the commit for frame {} still waits for its bytes", seq,
-                        st.deferred->seq));
+                        *st.deferred));
     return StreamCommit::failed;
   }
   // Not all bytes are here yet: hold the commit (like waiting for a fence).
-  st.deferred = SocketStream::Deferred{seq, std::move(frames), std::move(feedbacks)};
+  st.deferred = seq;
+  st.deferred_frames.take_all(frames);
+  st.deferred_feedbacks.take_all(feedbacks);
   return StreamCommit::deferred;
 }
 

@@ -14,28 +14,12 @@
 #include <gtest/gtest.h>
 #include <sys/mman.h>
 
-#include <fstream>
-
 #include "scenario.h"
 
 namespace zcb {
 namespace {
 
-// Resident memory of `pid` in bytes (VmRSS: anonymous, file and shared
-// pages it has mapped; a scanout memfd counts while it is mapped).
-uint64_t rss_bytes(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
-  std::string key;
-  uint64_t kb = 0;
-  while (f >> key) {
-    if (key == "VmRSS:") {
-      f >> kb;
-      return kb * 1024;
-    }
-    f.ignore(4096, '\n');
-  }
-  throw std::runtime_error("no VmRSS for pid " + std::to_string(pid));
-}
+uint64_t rss_bytes(pid_t pid) { return proc_status_bytes(pid, "VmRSS"); }
 
 struct Size {
   uint32_t w, h;

@@ -6,8 +6,10 @@
 #include <gtest/gtest.h>
 #include <limits.h>
 
+#include <fstream>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 
 #include "../integration/harness.h"
@@ -26,6 +28,24 @@ using namespace std::chrono_literals;
 constexpr uint32_t kW = 640, kH = 480;
 constexpr uint64_t kFrameBytes = uint64_t{kW} * 4 * kH;  // 1228800
 constexpr int kGoodFrames = 100;
+
+// A "Key: N kB" line of /proc/<pid>/status in bytes: VmRSS (resident
+// memory: anonymous, file and shared pages mapped; a scanout memfd counts
+// while mapped), VmPeak (the most address space it ever mapped, touched or
+// not). Throws if the process or the key is gone.
+inline uint64_t proc_status_bytes(pid_t pid, const std::string& want) {
+  std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+  std::string key;
+  uint64_t kb = 0;
+  while (f >> key) {
+    if (key == want + ":") {
+      f >> kb;
+      return kb * 1024;
+    }
+    f.ignore(4096, '\n');
+  }
+  throw std::runtime_error("no " + want + " for pid " + std::to_string(pid));
+}
 
 // Descriptors of `pid` that are sockets (the listening socket, one per
 // connected client, one per socket-baseline stream), -1 if it is gone.

@@ -17,74 +17,94 @@ namespace {
 
 constexpr uint32_t kStallMs = 3000;  // socket_stream.cpp: a frame that makes no progress for this long fails
 
-// Connects, maps a window and gets a stream with 64 KiB chunks.
-void setup_stream(RawClient& c) {
-  c.make_window();
-  ASSERT_TRUE(c.get_stream(65536)) << RawClient::describe(c.error());
-  ASSERT_GE(c.data_fd(), 0);
-}
-
 void expect_stream_error(const RawClient::ProtocolError& e, uint32_t code) {
   EXPECT_EQ(e.error, EPROTO) << RawClient::describe(e);
   EXPECT_EQ(e.iface, "zcpipe_socket_stream_v1") << RawClient::describe(e);
   EXPECT_EQ(e.code, code) << RawClient::describe(e);
 }
 
-// The good client presented everything and the compositor's counters show
-// it served exactly that: `bad_clients` more clients, each with no frame
-// shown, and `errors` protocol errors.
-void expect_served(Scenario& sc, Process& good, int bad_clients, int errors) {
-  const json g = sc.finish_client(good, "good");
-  EXPECT_EQ(g["frames_presented"], kGoodFrames);
-  EXPECT_EQ(g["frames_discarded"], 0);
-  EXPECT_EQ(g["error"], "");
-  const json s = sc.stop();
-  const json& c = s["counters"];
-  EXPECT_EQ(c["protocol_errors"], errors);
-  EXPECT_EQ(c["commits"], kGoodFrames);
-  EXPECT_EQ(c["presented"], kGoodFrames);
-  EXPECT_EQ(c["clients_connected"], 1 + bad_clients);
-  EXPECT_EQ(c["clients_disconnected"], 1 + bad_clients);
-}
+// One compositor per test (its counters are the test's evidence), a
+// hand-written client for the misbehaviour, and a good zcpipe-client
+// streaming beside it.
+class BaselineSocketStream : public ::testing::Test {
+ protected:
+  Scenario sc{60};
+
+  // Connects, maps a window and gets a stream with 64 KiB chunks.
+  std::unique_ptr<RawClient> stream_client() {
+    auto c = std::make_unique<RawClient>(sc.socket_path());
+    c->make_window();
+    EXPECT_TRUE(c->get_stream(65536)) << RawClient::describe(c->error());
+    EXPECT_GE(c->data_fd(), 0);
+    return c;
+  }
+
+  // The good client, started and streaming: waits (bounded) until the
+  // compositor holds its two sockets (Wayland connection, data stream), so
+  // the misbehaviour that follows overlaps its frames. An event to wait
+  // for, not a guess at how long start-up takes.
+  std::unique_ptr<Process> start_good() {
+    const int before = count_sockets_of(sc.comp().pid());
+    auto good = sc.start_client("good");
+    const uint64_t deadline = zct::now_ns() + 20'000'000'000ull;
+    while (count_sockets_of(sc.comp().pid()) < before + 2 && good->running() && zct::now_ns() < deadline)
+      std::this_thread::sleep_for(2ms);
+    EXPECT_GE(count_sockets_of(sc.comp().pid()), before + 2) << "the good client never got its stream";
+    return good;
+  }
+
+  // The good client presented everything and the compositor's counters show
+  // it served exactly that: `bad_clients` more clients, each with no frame
+  // shown, and `errors` protocol errors.
+  void expect_served(Process& good, int bad_clients, int errors) {
+    const json g = sc.finish_client(good, "good");
+    EXPECT_EQ(g["frames_presented"], kGoodFrames);
+    EXPECT_EQ(g["frames_discarded"], 0);
+    EXPECT_EQ(g["error"], "");
+    const json s = sc.stop();
+    const json& c = s["counters"];
+    EXPECT_EQ(c["protocol_errors"], errors);
+    EXPECT_EQ(c["commits"], kGoodFrames);
+    EXPECT_EQ(c["presented"], kGoodFrames);
+    EXPECT_EQ(c["clients_connected"], 1 + bad_clients);
+    EXPECT_EQ(c["clients_disconnected"], 1 + bad_clients);
+  }
+
+  void disconnect_mid_frame(bool deferred_commit);
+};
 
 // -------------------------------------------------------------- truncated
 
-TEST(BaselineSocketStream, DataSocketClosedMidBodyIsTruncated) {
-  Scenario sc(60);
-  RawClient bad(sc.socket_path());
-  setup_stream(bad);
-  auto good = sc.start_client("good");
-  std::this_thread::sleep_for(200ms);  // overlap is likely, not relied on
+TEST_F(BaselineSocketStream, DataSocketClosedMidBodyIsTruncated) {
+  auto bad_client = stream_client();
+  RawClient& bad = *bad_client;
+  auto good = start_good();
 
   bad.write_header(valid_header(kW, kH, 0), 100 * 1024);  // 100 KiB of a 1.2 MB frame
   bad.close_data();
   expect_stream_error(bad.wait_error(15s), ZCPIPE_SOCKET_STREAM_V1_ERROR_TRUNCATED);
   bad.disconnect();
-  expect_served(sc, *good, 1, 1);
+  expect_served(*good, 1, 1);
 }
 
-TEST(BaselineSocketStream, DataSocketClosedMidHeaderIsTruncated) {
-  Scenario sc(60);
-  RawClient bad(sc.socket_path());
-  setup_stream(bad);
-  auto good = sc.start_client("good");
-  std::this_thread::sleep_for(200ms);
+TEST_F(BaselineSocketStream, DataSocketClosedMidHeaderIsTruncated) {
+  auto bad_client = stream_client();
+  RawClient& bad = *bad_client;
+  auto good = start_good();
 
   const auto hdr = encode(valid_header(kW, kH, 0));
   write_all(bad.data_fd(), hdr.data(), 20);  // half a header
   bad.close_data();
   expect_stream_error(bad.wait_error(15s), ZCPIPE_SOCKET_STREAM_V1_ERROR_TRUNCATED);
   bad.disconnect();
-  expect_served(sc, *good, 1, 1);
+  expect_served(*good, 1, 1);
 }
 
 // The only test that waits on purpose: the stall timeout is the behaviour.
-TEST(BaselineSocketStream, WriterStallingMidFrameIsTruncatedAfterTheTimeout) {
-  Scenario sc(60);
-  RawClient bad(sc.socket_path());
-  setup_stream(bad);
-  auto good = sc.start_client("good");
-  std::this_thread::sleep_for(200ms);
+TEST_F(BaselineSocketStream, WriterStallingMidFrameIsTruncatedAfterTheTimeout) {
+  auto bad_client = stream_client();
+  RawClient& bad = *bad_client;
+  auto good = start_good();
 
   const uint64_t t0 = mono_ms();
   bad.write_header(valid_header(kW, kH, 0), 64 * 1024);  // then nothing, connection kept open
@@ -97,17 +117,15 @@ TEST(BaselineSocketStream, WriterStallingMidFrameIsTruncatedAfterTheTimeout) {
   // A lower bound only: the compositor's timer starts after we wrote the header.
   EXPECT_GE(waited, kStallMs) << "truncated before the stall timeout";
   bad.disconnect();
-  expect_served(sc, *good, 1, 1);
+  expect_served(*good, 1, 1);
 }
 
 // ----------------------------------------------------------- bad_sequence
 
-TEST(BaselineSocketStream, AttachOfAnotherSeqThanTheFrameOnTheSocket) {
-  Scenario sc(60);
-  RawClient bad(sc.socket_path());
-  setup_stream(bad);
-  auto good = sc.start_client("good");
-  std::this_thread::sleep_for(200ms);
+TEST_F(BaselineSocketStream, AttachOfAnotherSeqThanTheFrameOnTheSocket) {
+  auto bad_client = stream_client();
+  RawClient& bad = *bad_client;
+  auto good = start_good();
 
   bad.write_header(valid_header(kW, kH, 7), kFrameBytes);  // frame 7, complete
   bad.attach_frame(8);
@@ -115,17 +133,15 @@ TEST(BaselineSocketStream, AttachOfAnotherSeqThanTheFrameOnTheSocket) {
   bad.flush();
   expect_stream_error(bad.wait_error(15s), ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_SEQUENCE);
   bad.disconnect();
-  expect_served(sc, *good, 1, 1);
+  expect_served(*good, 1, 1);
 }
 
 // The commit comes first and is deferred; the frame that then arrives is
 // not the one it named.
-TEST(BaselineSocketStream, DeferredAttachOfAnotherSeq) {
-  Scenario sc(60);
-  RawClient bad(sc.socket_path());
-  setup_stream(bad);
-  auto good = sc.start_client("good");
-  std::this_thread::sleep_for(200ms);
+TEST_F(BaselineSocketStream, DeferredAttachOfAnotherSeq) {
+  auto bad_client = stream_client();
+  RawClient& bad = *bad_client;
+  auto good = start_good();
 
   bad.attach_frame(1);
   bad.commit();
@@ -133,16 +149,14 @@ TEST(BaselineSocketStream, DeferredAttachOfAnotherSeq) {
   bad.write_header(valid_header(kW, kH, 0), kFrameBytes);
   expect_stream_error(bad.wait_error(15s), ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_SEQUENCE);
   bad.disconnect();
-  expect_served(sc, *good, 1, 1);
+  expect_served(*good, 1, 1);
 }
 
 // A second commit while the first still waits for its bytes.
-TEST(BaselineSocketStream, SecondDeferredCommitIsTooManyFrames) {
-  Scenario sc(60);
-  RawClient bad(sc.socket_path());
-  setup_stream(bad);
-  auto good = sc.start_client("good");
-  std::this_thread::sleep_for(200ms);
+TEST_F(BaselineSocketStream, SecondDeferredCommitIsTooManyFrames) {
+  auto bad_client = stream_client();
+  RawClient& bad = *bad_client;
+  auto good = start_good();
 
   bad.attach_frame(0);
   bad.commit();
@@ -151,15 +165,13 @@ TEST(BaselineSocketStream, SecondDeferredCommitIsTooManyFrames) {
   bad.flush();
   expect_stream_error(bad.wait_error(15s), ZCPIPE_SOCKET_STREAM_V1_ERROR_TOO_MANY_FRAMES);
   bad.disconnect();
-  expect_served(sc, *good, 1, 1);
+  expect_served(*good, 1, 1);
 }
 
 // ------------------------------------------------------ manager errors
 
-TEST(BaselineSocketStream, ChunkSizeOutOfRangeAndSecondStream) {
-  Scenario sc(60);
-  auto good = sc.start_client("good");
-  std::this_thread::sleep_for(200ms);
+TEST_F(BaselineSocketStream, ChunkSizeOutOfRangeAndSecondStream) {
+  auto good = start_good();
 
   struct Case {
     const char* what;
@@ -191,7 +203,7 @@ TEST(BaselineSocketStream, ChunkSizeOutOfRangeAndSecondStream) {
     EXPECT_TRUE(ok.get_stream(chunk)) << "chunk_size " << chunk << ": " << RawClient::describe(ok.error());
     EXPECT_TRUE(ok.roundtrip());
   }
-  expect_served(sc, *good, 6, 4);
+  expect_served(*good, 6, 4);
 }
 
 // ------------------------------------------------------------- vanishing
@@ -199,8 +211,7 @@ TEST(BaselineSocketStream, ChunkSizeOutOfRangeAndSecondStream) {
 // A client that goes away mid-frame (data socket and Wayland connection) is
 // no error to report, but nothing of it may stay behind in the compositor:
 // its descriptor count returns to where it was before the client came.
-void disconnect_mid_frame(bool deferred_commit) {
-  Scenario sc(60);
+void BaselineSocketStream::disconnect_mid_frame(bool deferred_commit) {
   // Warm-up: the scanout buffers and libwayland's timer descriptor that any
   // socket client brings into being are there before the baseline is taken.
   sc.run_good_client("warm", "socket", 10);
@@ -208,11 +219,10 @@ void disconnect_mid_frame(bool deferred_commit) {
   const int fds_before = sc.comp().open_fds();
   ASSERT_GT(fds_before, 3);
 
-  auto good = sc.start_client("good");
+  auto good = start_good();
   {
-    RawClient bad(sc.socket_path());
-    setup_stream(bad);
-    std::this_thread::sleep_for(200ms);
+    auto bad_client = stream_client();
+    RawClient& bad = *bad_client;
     if (deferred_commit) {
       bad.attach_frame(0);
       bad.request_feedback();
@@ -241,8 +251,8 @@ void disconnect_mid_frame(bool deferred_commit) {
   EXPECT_EQ(c["clients_disconnected"], 3);
 }
 
-TEST(BaselineSocketStream, ClientVanishingMidFrame) { disconnect_mid_frame(false); }
-TEST(BaselineSocketStream, ClientVanishingMidFrameWithADeferredCommit) { disconnect_mid_frame(true); }
+TEST_F(BaselineSocketStream, ClientVanishingMidFrame) { disconnect_mid_frame(false); }
+TEST_F(BaselineSocketStream, ClientVanishingMidFrameWithADeferredCommit) { disconnect_mid_frame(true); }
 
 // ----------------------------------------------------------- backpressure
 
@@ -250,13 +260,11 @@ TEST(BaselineSocketStream, ClientVanishingMidFrameWithADeferredCommit) { disconn
 // for frame callbacks: no error, nothing lost. The compositor stops reading
 // while a complete frame waits for its commit, so the writer is paced by
 // its own blocking write(); every commit ends presented or discarded.
-TEST(BaselineSocketStream, FasterThanShownIsPacedNotAnError) {
+TEST_F(BaselineSocketStream, FasterThanShownIsPacedNotAnError) {
   constexpr uint32_t kFast = 5;
-  Scenario sc(60);
-  RawClient fast(sc.socket_path());
-  setup_stream(fast);
-  auto good = sc.start_client("good");
-  std::this_thread::sleep_for(200ms);
+  auto fast_client = stream_client();
+  RawClient& fast = *fast_client;
+  auto good = start_good();
 
   for (uint32_t k = 0; k < kFast; ++k) {
     fast.write_header(valid_header(kW, kH, k), kFrameBytes, static_cast<uint8_t>(k));
@@ -300,13 +308,12 @@ TEST(BaselineSocketStream, FasterThanShownIsPacedNotAnError) {
 // The backpressure itself: while a complete frame waits in staging for its
 // commit the compositor reads nothing more, so of the next frame only what
 // fits in the socket buffer can be written; the commit releases the rest.
-TEST(BaselineSocketStream, CompleteFrameWaitingForItsCommitStopsTheReader) {
+TEST_F(BaselineSocketStream, CompleteFrameWaitingForItsCommitStopsTheReader) {
   // Bigger than any socket buffer this could meet: 4 MiB of frame 1 must not fit.
   constexpr uint32_t kBW = 1024, kBH = 1024;
   constexpr uint64_t kBytes = uint64_t{kBW} * 4 * kBH;
-  Scenario sc(60);
-  RawClient c(sc.socket_path());
-  setup_stream(c);
+  auto client = stream_client();
+  RawClient& c = *client;
   int sndbuf = 0;
   socklen_t len = sizeof sndbuf;
   ASSERT_EQ(::getsockopt(c.data_fd(), SOL_SOCKET, SO_SNDBUF, &sndbuf, &len), 0);

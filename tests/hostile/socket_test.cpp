@@ -64,6 +64,30 @@ TEST_F(SocketTransport, BadHeaderClosesTheDataSocketSoABlockingWriterGetsEPIPE) 
   expect_compositor_lived();
 }
 
+// A well-formed header for a frame bigger than any scanout buffer (8192 x
+// 8192 x 4 = 256 MiB, inside the wire format's own limits): refused with
+// bad_size before the compositor maps a staging buffer for it, not after it
+// read 256 MiB it could never show.
+TEST_F(SocketTransport, FrameLargerThanAScanoutBufferIsRefusedBeforeStaging) {
+  start_witness();
+  const pid_t pid = sc().comp().pid();
+  const uint64_t peak_before = proc_status_bytes(pid, "VmPeak");
+  ASSERT_GT(peak_before, 0u);
+  RawClient bad(sc().socket_path());
+  setup_stream(bad);
+  const Header h = valid_header(8192, 8192, 0);
+  ASSERT_EQ(h.byte_count, uint64_t{268435456});
+  bad.write_header(h);
+  expect_error(bad.wait_error(10s), "zcpipe_socket_stream_v1", ZCPIPE_SOCKET_STREAM_V1_ERROR_BAD_SIZE);
+  const auto [err, ms] = write_until_error(bad.data_fd());
+  EXPECT_TRUE(err == EPIPE || err == ECONNRESET) << "write ended with " << std::strerror(err) << " after " << ms << " ms";
+  const uint64_t grew = proc_status_bytes(pid, "VmPeak") - peak_before;
+  EXPECT_LT(grew, h.byte_count / 2) << "the compositor mapped " << grew << " bytes for a frame it refused";
+  bad.disconnect();
+  expect_witness_presented();
+  expect_compositor_lived();
+}
+
 TEST_F(SocketTransport, StallInTheBodyIsCaughtAfterThreeSecondsAndClosesTheSocket) {
   start_witness("shm", 300);  // ~5 s: outlives the stall
   RawClient bad(sc().socket_path());

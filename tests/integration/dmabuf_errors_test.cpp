@@ -115,12 +115,18 @@ TEST(DmabufErrors, EachBadRequestFailsOnlyItsOwnClient) {
   TempDir rt;
   Compositor comp(rt, at_refresh(60));
   const int base = comp.idle_fds();
-  // A good client, started first and running throughout (200 frames at 60 Hz).
-  Process good(client_options(comp, {"--frames", "200", "--size", "640x480"}, rt / "good.json"));
+  // A good client, started first and running throughout (200 frames at 60 Hz),
+  // with a ring size the test chooses (not the client's default, which may
+  // change): every count below follows from it.
+  constexpr int kRing = 4;
+  Process good(client_options(comp, {"--frames", "200", "--size", "640x480", "--buffers", std::to_string(kRing)},
+                              rt / "good.json"));
   {
-    // Let it connect (its socket and 3 buffers show up) before the bad ones.
+    // Let it connect (its socket, then one dma-buf fd per ring buffer, show
+    // up in the compositor) before the bad ones.
     const uint64_t deadline = now_ns() + 20'000'000'000ull;
-    while (comp.open_fds() < base + 4 && good.running() && now_ns() < deadline) std::this_thread::sleep_for(5ms);
+    while (comp.open_fds() < base + 1 + kRing && good.running() && now_ns() < deadline)
+      std::this_thread::sleep_for(5ms);
   }
 
   int valid_buffers = 0;
@@ -174,6 +180,7 @@ TEST(DmabufErrors, EachBadRequestFailsOnlyItsOwnClient) {
   EXPECT_EQ(gj["frames_presented"], 200);
   EXPECT_EQ(gj["frames_discarded"], 0);
   EXPECT_EQ(gj["error"], "");
+  ASSERT_EQ(gj["buffers"], kRing) << "the client's ring, as its JSON reports it";
 
   const Exit se = comp.stop();
   EXPECT_TRUE(se.ok()) << se.describe();
@@ -182,7 +189,8 @@ TEST(DmabufErrors, EachBadRequestFailsOnlyItsOwnClient) {
   const int n_bad = static_cast<int>(bad_cases().size());
   EXPECT_EQ(counters["protocol_errors"], n_bad);
   EXPECT_EQ(counters["import_failures"], 1);
-  EXPECT_EQ(counters["buffers_imported"], 3 + valid_buffers) << "3 for the good client's ring";
+  EXPECT_EQ(counters["buffers_imported"], gj["buffers"].get<int>() + valid_buffers)
+      << "the good client's ring, plus each valid buffer of the bad cases";
   EXPECT_EQ(counters["clients_connected"], 1 + n_bad + 1);
   EXPECT_EQ(counters["clients_disconnected"], 1 + n_bad + 1);
   EXPECT_EQ(counters["presented"], 200);

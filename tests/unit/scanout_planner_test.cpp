@@ -138,6 +138,26 @@ TEST(ScanoutPlanner, SizeChangesNeverTouchALeasedBuffer) {
   EXPECT_EQ(planner.stats().buffers, 2u);
 }
 
+// The compositor's copy (a 24-bit baseline frame, RGB888) and the KMS
+// output's conversion of it (XRGB8888) share one planner, every frame. Each
+// user's shape is remembered on its own: neither frees the other's idle
+// buffers, so after the first frames nothing is allocated any more.
+TEST(ScanoutPlanner, TwoUsersDoNotFreeEachOthersBuffers) {
+  auto planner = make_planner();
+  for (int frame = 0; frame < 6; ++frame) {
+    auto copy = planner.acquire(kW, kH, DRM_FORMAT_RGB888, buffer::ScanoutUser::compositor);
+    auto converted = planner.acquire(kW, kH, DRM_FORMAT_XRGB8888, buffer::ScanoutUser::output);
+    ASSERT_TRUE(copy && converted);
+  }
+  EXPECT_EQ(planner.stats().allocations, 2u);
+  EXPECT_EQ(planner.stats().frees, 0u);
+  // One user changing its size frees its own old buffer, not the other's.
+  auto smaller = planner.acquire(kW / 2, kH / 2, DRM_FORMAT_RGB888, buffer::ScanoutUser::compositor);
+  ASSERT_TRUE(smaller);
+  EXPECT_EQ(planner.stats().frees, 1u);
+  EXPECT_EQ(planner.stats().buffers, 2u);
+}
+
 TEST(ScanoutPlanner, IdleBuffersAreGivenBack) {
   auto planner = make_planner();
   {

@@ -8,7 +8,6 @@
 #include <cstring>
 
 #include "common/format.h"
-#include "output/kms/dumb.h"
 
 namespace zc::output::kms {
 
@@ -65,54 +64,43 @@ std::optional<uint64_t> copy_pixels(const buffer::ConstPixelView& src, bool y_in
   return uint64_t{out_row} * h;
 }
 
-Result<CopyPool::Lease> CopyPool::acquire() {
-  for (const auto& t : targets_)
-    if (!t->busy) return Lease(t);
-  if (targets_.size() >= kMax) return Error{EBUSY, "all dumb buffers are in use"};
-  auto alloc = create_dumb_allocator(std::weak_ptr<Device>(dev_));
-  auto b = alloc->allocate(width_, height_, DRM_FORMAT_XRGB8888, {});
-  if (!b) return b.error();
-  auto t = std::make_shared<Target>();
-  t->buffer = std::shared_ptr<buffer::Buffer>(std::move(b.value()));
-  auto fb = Framebuffer::import(dev_->drm_ptr(), t->buffer->desc(), dev_->caps().addfb2_modifiers, counters_);
-  if (!fb) return fb.error();
-  t->fb = std::move(fb.value());
-  targets_.push_back(t);
-  return Lease(std::move(t));
+bool copy_reads_layout(uint64_t modifier) {
+  return modifier == DRM_FORMAT_MOD_LINEAR || modifier == DRM_FORMAT_MOD_INVALID;
 }
 
-Result<CopyPool::Lease> CopyPool::copy(buffer::Buffer& src, uint64_t& bytes, bool& converted) {
-  auto lease = acquire();
-  if (!lease) return Error{lease.error().code, "no dumb buffer for the copy: " + lease.error().message()};
-  buffer::Buffer& dst = *(*lease)->buffer;
+Result<uint64_t> copy_frame(buffer::Buffer& src, const buffer::ScanoutLease& lease, bool& converted) {
+  if (!copy_reads_layout(src.desc().modifier))
+    return Error{EINVAL, fmt::format("the buffer's layout {} is not LINEAR: the CPU cannot read it as rows",
+                                     modifier_name(src.desc().modifier))};
+  buffer::Buffer& dst = lease.buffer();
   auto in = src.map(false);
   if (!in) return Error{in.error().code, "cannot map the buffer to copy it: " + in.error().message()};
   auto out = dst.map(true);
   if (!out) return out.error();
+  // CPU access to a dma-buf mapping is bracketed (DMA_BUF_IOCTL_SYNC), so
+  // that caches are flushed for a device that does not snoop them.
   src.begin_cpu_access(false);
   dst.begin_cpu_access(true);
+  buffer::ScanoutLease::Drawn& drawn = lease.drawn();
   const auto n = copy_pixels({in->data(), src.width(), src.height(), src.stride(), src.format()}, src.desc().y_invert,
-                             {out->data(), dst.width(), dst.height(), dst.stride(), dst.format()},
-                             (*lease)->drawn_row_bytes, (*lease)->drawn_rows, converted);
+                             {out->data(), dst.width(), dst.height(), dst.stride(), dst.format()}, drawn.row_bytes,
+                             drawn.rows, converted);
   dst.end_cpu_access(true);
   src.end_cpu_access(false);
   if (!n) return Error{EINVAL, fmt::format("no conversion from {}", format_name(src.format()))};
-  bytes = *n;
-  return lease;
+  return *n;
 }
 
-Result<CopyPool::Lease> CopyPool::blank() {
-  auto lease = acquire();
-  if (!lease) return lease;
-  Target& t = *lease.value().operator->();
-  if (t.drawn_row_bytes != 0 && t.drawn_rows != 0) {
-    auto px = t.buffer->map(true);
-    if (!px) return px.error();
-    t.buffer->begin_cpu_access(true);
-    buffer::clear_stale(px->data(), t.buffer->stride(), 0, 0, t.drawn_row_bytes, t.drawn_rows);
-    t.buffer->end_cpu_access(true);
-  }
-  return lease;
+Result<void> clear_frame(const buffer::ScanoutLease& lease) {
+  buffer::Buffer& b = lease.buffer();
+  buffer::ScanoutLease::Drawn& drawn = lease.drawn();
+  if (drawn.row_bytes == 0 || drawn.rows == 0) return {};
+  auto px = b.map(true);
+  if (!px) return px.error();
+  b.begin_cpu_access(true);
+  buffer::clear_stale(px->data(), b.stride(), 0, 0, drawn.row_bytes, drawn.rows);
+  b.end_cpu_access(true);
+  return {};
 }
 
 }  // namespace zc::output::kms

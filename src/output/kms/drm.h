@@ -26,6 +26,12 @@
 
 namespace zc::output::kms {
 
+struct DriverVersion {
+  std::string name;         // "virtio_gpu"
+  std::string version;      // "0.1.0"
+  std::string description;  // "virtio GPU"
+};
+
 struct Resources {
   std::vector<uint32_t> crtcs, connectors, encoders;
 };
@@ -35,6 +41,10 @@ struct ConnectorInfo {
   uint32_t type = 0;     // DRM_MODE_CONNECTOR_* (HDMIA, eDP, VIRTUAL, ...)
   uint32_t type_id = 0;  // 1 for "HDMI-A-1"
   bool connected = false;
+  // The kernel's answer as it is: DRM_MODE_CONNECTED, DRM_MODE_DISCONNECTED
+  // or DRM_MODE_UNKNOWNCONNECTION (zcpipe-probe reports all three).
+  uint32_t connection = DRM_MODE_UNKNOWNCONNECTION;
+  uint32_t mm_width = 0, mm_height = 0;  // physical size of the sink, 0 = unknown
   uint32_t encoder_id = 0;  // the encoder in use now, 0 = none
   std::vector<uint32_t> encoders;
   std::vector<drmModeModeInfo> modes;
@@ -97,8 +107,13 @@ class Drm {
   // The descriptor to poll: readable when events (page flips) are pending.
   virtual int fd() const = 0;
 
+  // The driver's name, version and description (DRM_IOCTL_VERSION).
+  virtual int version(DriverVersion& out) = 0;
   // "virtio_gpu", "i915", "amdgpu"...: for the one line saying what we drive.
-  virtual std::string driver_name() = 0;
+  std::string driver_name() {
+    DriverVersion v;
+    return version(v) == 0 ? v.name : "unknown";
+  }
   virtual int get_cap(uint64_t cap, uint64_t& value) = 0;
   virtual int set_client_cap(uint64_t cap, uint64_t value) = 0;
   virtual bool is_master() = 0;

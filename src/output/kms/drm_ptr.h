@@ -4,7 +4,7 @@
 // each with its own free function (drmModeFreeConnector, ...). These
 // unique_ptr aliases pair each with its free function, so every early
 // return frees them. Both users of raw libdrm share them: the KMS output's
-// RealDrm (real_drm.cpp) and zcpipe-probe.
+// RealDrm (real_drm.cpp) and, through RealDrm, zcpipe-probe.
 //
 // The to_*() translations copy what zcpipe uses into plain C++ values. They
 // are pure functions (no fd, no ioctl), so unit tests check them on structs
@@ -45,6 +45,7 @@ using DrmAtomicPtr = std::unique_ptr<drmModeAtomicReq, DrmDeleter<drmModeAtomicR
 // the call; EIO if a -1 came without one.
 int drm_errno(int ret, int saved_errno);
 
+DriverVersion to_driver_version(const drmVersion& v);
 Resources to_resources(const drmModeRes& r);
 ConnectorInfo to_connector_info(const drmModeConnector& c);
 EncoderInfo to_encoder_info(const drmModeEncoder& e);

@@ -8,6 +8,17 @@ int drm_errno(int ret, int saved_errno) {
   return saved_errno != 0 ? saved_errno : EIO;
 }
 
+DriverVersion to_driver_version(const drmVersion& v) {
+  // libdrm's strings carry their lengths (not always NUL-terminated).
+  auto str = [](const char* p, int len) { return p != nullptr && len > 0 ? std::string(p, static_cast<size_t>(len)) : std::string(); };
+  DriverVersion out;
+  out.name = str(v.name, v.name_len);
+  out.version = std::to_string(v.version_major) + "." + std::to_string(v.version_minor) + "." +
+                std::to_string(v.version_patchlevel);
+  out.description = str(v.desc, v.desc_len);
+  return out;
+}
+
 Resources to_resources(const drmModeRes& r) {
   Resources out;
   // A count with a null array would be a libdrm bug; never walk it.
@@ -24,6 +35,9 @@ ConnectorInfo to_connector_info(const drmModeConnector& c) {
   out.type_id = c.connector_type_id;
   // DRM_MODE_UNKNOWNCONNECTION counts as not connected: nothing to show on.
   out.connected = c.connection == DRM_MODE_CONNECTED;
+  out.connection = c.connection;
+  out.mm_width = c.mmWidth;
+  out.mm_height = c.mmHeight;
   out.encoder_id = c.encoder_id;
   if (c.encoders != nullptr) out.encoders.assign(c.encoders, c.encoders + std::max(0, c.count_encoders));
   if (c.modes != nullptr) out.modes.assign(c.modes, c.modes + std::max(0, c.count_modes));

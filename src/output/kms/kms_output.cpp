@@ -1,182 +1,27 @@
 // The KMS output, in the order a frame travels (see kms_output.h):
 //   present → direct or copy → commit → flip event → release.
-// The pieces it stands on, each in its own file:
+// Set-up, VT switches and the tear-down that puts the display back live in
+// kms_session.cpp; the class itself in kms_output_impl.h. The pieces it
+// stands on, each in its own file:
 //   pipeline.h     which connector, CRTC and plane; which formats
 //   modes.h        which mode
 //   commit.h       how a commit reaches the kernel (atomic or legacy)
 //   flip_queue.h   queued / in flight / on screen
 //   copy.h         the copy fallback's buffers and pixel conversion
 //   framebuffer.h  client dma-buf -> FB ID
-#include "output/kms/kms_output.h"
-
 #include <drm_fourcc.h>
 #include <fmt/core.h>
-#include <poll.h>
 
 #include <algorithm>
 #include <cstring>
-#include <unordered_map>
 
 #include "common/clock.h"
 #include "common/format.h"
 #include "common/log.h"
-#include "output/kms/commit.h"
-#include "output/kms/copy.h"
-#include "output/kms/dumb.h"
-#include "output/kms/fence.h"
-#include "output/kms/flip_queue.h"
-#include "output/kms/framebuffer.h"
-#include "output/kms/pipeline.h"
+#include "output/kms/kms_output_impl.h"
 #include "output/read_back.h"
 
-namespace zc::output {
-namespace {
-using namespace kms;
-
-class KmsOutput final : public Output {
- public:
-  KmsOutput(wl_event_loop* loop, std::shared_ptr<Device> device, KmsConfig config)
-      : loop_(loop), dev_(std::move(device)), drm_(dev_->drm()), cfg_(std::move(config)) {}
-  ~KmsOutput() override;
-
-  Result<void> init();
-
-  std::string name() const override { return "kms"; }
-  std::string description() const override { return description_; }
-  Mode mode() const override { return Mode{mode_().hdisplay, mode_().vdisplay, refresh_mhz(mode_())}; }
-  std::optional<dev_t> device() const override { return dev_->dev(); }
-  std::vector<std::pair<uint32_t, uint64_t>> scanout_formats() const override { return formats_; }
-  std::vector<std::pair<uint32_t, uint64_t>> importable_formats() const override { return importable_; }
-  void present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bool client_owned) override;
-  void schedule_vblank() override;
-  void withdraw(uint64_t tag) override;
-  bool scanout_covers_mode() const override { return true; }
-  Result<std::unique_ptr<buffer::Allocator>> scanout_allocator() override {
-    return create_dumb_allocator(std::weak_ptr<Device>(dev_));
-  }
-  std::vector<std::pair<std::string, uint64_t>> counters() const override;
-
- private:
-  // What the primary plane shows (or is about to): a framebuffer, and the
-  // buffers it must keep alive while the display may read them.
-  struct Frame {
-    bool has_tag = false;  // false: a blank frame (after a withdraw)
-    uint64_t tag = 0;
-    std::shared_ptr<buffer::Buffer> buffer;  // what present() received
-    std::shared_ptr<buffer::Buffer> shown;   // what the plane reads: `buffer`, or a copy of it
-    std::shared_ptr<Framebuffer> fb;
-    CopyPool::Lease copy;  // the copy target, when copied
-    bool client_owned = false;
-    bool direct = false;
-    ScanoutReasons reasons;  // why it was copied
-    bool withdrawn = false;  // its surface is gone: blank the screen after it
-    std::optional<FrameFence> fence;  // a direct dma-buf's render fence (fence.h)
-  };
-  struct Cached {
-    std::weak_ptr<buffer::Buffer> buffer;  // expired = the wl_buffer is gone
-    std::shared_ptr<Framebuffer> fb;
-    std::string error;                     // why it could not be imported
-  };
-
-  const drmModeModeInfo& mode_() const { return pipe_.mode; }
-  ScanoutReasons direct_blockers(const buffer::Buffer& b) const;
-  Result<std::shared_ptr<Framebuffer>> framebuffer_for(const std::shared_ptr<buffer::Buffer>& b);
-  Result<void> copy(Frame& f, ScanoutReasons reasons);
-  void discard(Frame f);
-  void commit_queued();
-  Result<void> commit(Frame& f);
-  void on_flip(uint64_t time_ns, uint32_t sequence);
-  bool queue_blank();
-  void sweep();
-  void pause();
-  void resume();
-  void restore();
-  void wait_for_flip(int timeout_ms);
-
-  static int on_drm_readable(int fd, uint32_t mask, void* data);
-  static int on_retry_timer(void* data);
-  static int on_fence_readable(int fd, uint32_t mask, void* data);
-  static int on_vblank_timer(void* data);
-  static void on_modeset_done(void* data);
-
-  wl_event_loop* loop_;
-  std::shared_ptr<Device> dev_;
-  Drm& drm_;
-  KmsConfig cfg_;
-  Pipeline pipe_;
-  std::unique_ptr<Committer> committer_;
-  bool has_vblank_ = false;
-  std::string description_ = "kms";
-  std::vector<std::pair<uint32_t, uint64_t>> formats_, importable_;
-  CrtcInfo saved_crtc_;
-
-  bool needs_modeset_ = true;  // first commit, and after the seat comes back
-  bool paused_ = false;
-  bool touched_ = false;       // we committed something: restore at exit
-  uint64_t serial_ = 0;        // user_data of the commit in flight
-  FlipQueue<Frame> flips_;
-  std::unique_ptr<CopyPool> copies_;
-  std::unordered_map<const buffer::Buffer*, Cached> cache_;
-
-  wl_event_source* drm_source_ = nullptr;
-  wl_event_source* retry_timer_ = nullptr;
-  wl_event_source* vblank_timer_ = nullptr;
-  wl_event_source* modeset_idle_ = nullptr;
-
-  // Shared with the framebuffers, which may outlive this output.
-  std::shared_ptr<FramebufferCounters> fb_counters_ = std::make_shared<FramebufferCounters>();
-  struct {
-    uint64_t commits = 0, flips = 0, ebusy = 0, commit_failures = 0;
-    uint64_t direct = 0, copied = 0, discarded = 0, blanked = 0;
-    uint64_t fences_attached = 0, fences_waited = 0, out_fences = 0;
-  } n_;
-};
-
-// ------------------------------------------------------------ set-up
-Result<void> KmsOutput::init() {
-  const Caps& caps = dev_->caps();
-  if (cfg_.atomic && !caps.atomic)
-    log::info("kms: {} has no atomic modesetting: using legacy drmModeSetCrtc/drmModePageFlip", dev_->path());
-  auto p = choose_pipeline(drm_, caps, dev_->path(), cfg_.mode, caps.atomic);
-  if (!p) return p.error();
-  pipe_ = std::move(p.value());
-
-  const Target target{pipe_.connector_id, pipe_.crtc_id, pipe_.plane_id, pipe_.mode};
-  if (caps.atomic) {
-    auto c = make_atomic_committer(dev_->drm_ptr(), target);
-    if (c) committer_ = std::move(c.value());
-    else log::info("kms: {}: using legacy modesetting", c.error().message());
-  }
-  if (!committer_) committer_ = make_legacy_committer(dev_->drm_ptr(), target);
-  if (!cfg_.export_fence) cfg_.export_fence = buffer::export_sync_file;
-  formats_ = kms::scanout_formats(drm_, pipe_);
-  importable_ = kms::importable_formats(formats_, pipe_.plane_formats, caps.addfb2_modifiers);
-  copies_ = std::make_unique<CopyPool>(dev_, pipe_.mode.hdisplay, pipe_.mode.vdisplay, fb_counters_);
-
-  // What to put back at exit.
-  if (const int err = drm_.crtc(pipe_.crtc_id, saved_crtc_); err != 0) saved_crtc_ = CrtcInfo{};
-  // Does this CRTC have a vblank counter? virtio-gpu has none: its flip
-  // events come when the host has taken the frame, with sequence 0.
-  uint64_t seq = 0, ns = 0;
-  has_vblank_ = drm_.crtc_sequence(pipe_.crtc_id, seq, ns) != EOPNOTSUPP;
-
-  drm_source_ = wl_event_loop_add_fd(loop_, drm_.fd(), WL_EVENT_READABLE, &on_drm_readable, this);
-  retry_timer_ = wl_event_loop_add_timer(loop_, &on_retry_timer, this);
-  vblank_timer_ = wl_event_loop_add_timer(loop_, &on_vblank_timer, this);
-  if (drm_source_ == nullptr || retry_timer_ == nullptr || vblank_timer_ == nullptr)
-    return Error::from_errno("wl_event_loop_add_fd/timer");
-  dev_->set_session_handlers([this] { pause(); }, [this] { resume(); });
-
-  std::string fmts;
-  for (uint32_t f : pipe_.plane_formats) fmts += (fmts.empty() ? "" : " ") + format_name(f);
-  description_ = fmt::format("kms: {} (driver {}), connector {}, mode {}, {}", dev_->path(), drm_.driver_name(),
-                             pipe_.connector_name, mode_name(mode_()), committer_->name());
-  log::info("kms: {} ({}, {}): {} {}, CRTC {}, primary plane {} [{}], {}{}{}", dev_->path(), drm_.driver_name(),
-            dev_->access(), pipe_.connector_name, mode_name(mode_()), pipe_.crtc_id, pipe_.plane_id, fmts,
-            committer_->name(), caps.addfb2_modifiers ? "" : ", no ADDFB2 modifiers",
-            has_vblank_ ? "" : ", no vblank (flip events only)");
-  return {};
-}
+namespace zc::output::kms {
 
 // ------------------------------------------------------------ present
 void KmsOutput::present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bool client_owned) {
@@ -220,7 +65,13 @@ void KmsOutput::present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bo
   // Or a copy the plane can read.
   if (!f.direct) {
     if (auto r = copy(f, why); !r) {
-      log::warn("kms: frame (tag {}) cannot be shown: {}, and {}", tag, why.describe(), r.error().message());
+      // Once at warning level: a client that keeps sending frames the
+      // display cannot show must not flood the log.
+      const auto level = warned_unshowable_ ? log::Level::debug : log::Level::warn;
+      if (log::level() >= level)
+        log::write(level, fmt::format("kms: frame (tag {}) cannot be shown: {}, and {}", tag, f.reasons.describe(),
+                                      r.error().message()));
+      warned_unshowable_ = true;
       discard(std::move(f));
       return;
     }
@@ -278,17 +129,40 @@ Result<std::shared_ptr<Framebuffer>> KmsOutput::framebuffer_for(const std::share
   return it->second.fb;
 }
 
+// A buffer of ours the plane can read, for a copy: leased from the display's
+// one scanout planner (the compositor's own copies come from it too, so the
+// two never hold more buffers than its cap) and registered as a framebuffer
+// once, like a client buffer (framebuffer_for keeps the FB while the buffer
+// lives).
+Result<void> KmsOutput::lease_copy_target(Frame& f) {
+  auto planner = scanout_planner();
+  if (!planner) return planner.error();
+  auto lease = (*planner)->acquire(mode_().hdisplay, mode_().vdisplay, DRM_FORMAT_XRGB8888, buffer::ScanoutUser::output);
+  if (!lease) return Error{lease.error().code, "no scanout buffer for the copy: " + lease.error().message()};
+  auto fb = framebuffer_for(lease->shared_buffer());
+  if (!fb) return fb.error();
+  f.fb = std::move(fb.value());
+  f.shown = lease->shared_buffer();
+  f.copy = std::move(*lease);
+  return {};
+}
+
 // The copy fallback: the CPU puts the frame into a buffer of ours.
 Result<void> KmsOutput::copy(Frame& f, ScanoutReasons reasons) {
-  uint64_t bytes = 0;
-  bool converted = false;
-  auto lease = copies_->copy(*f.buffer, bytes, converted);
-  if (!lease) return lease.error();
-  f.fb = lease.value()->fb;
-  f.shown = lease.value()->buffer;
-  f.copy = std::move(lease.value());
-  f.direct = false;
   f.reasons = reasons;
+  // A tiled buffer the plane refused cannot be copied either: the CPU would
+  // read its tiles as rows. Refused (discarded by the caller), with the
+  // reason, rather than shown scrambled.
+  if (!copy_reads_layout(f.buffer->desc().modifier)) {
+    f.reasons.add(ScanoutReason::modifier_not_linear);
+    n_.refused++;
+    return Error{EINVAL, fmt::format("{} is not a layout the CPU copy reads", modifier_name(f.buffer->desc().modifier))};
+  }
+  if (auto r = lease_copy_target(f); !r) return r;
+  bool converted = false;
+  auto bytes = copy_frame(*f.buffer, f.copy, converted);
+  if (!bytes) return bytes.error();
+  f.direct = false;
   n_.copied++;
   // The CPU copy goes to the ledger of the frame being committed now (the
   // reasons travel with the frame, in Presented).
@@ -297,7 +171,7 @@ Result<void> KmsOutput::copy(Frame& f, ScanoutReasons reasons) {
       {"convert: scanout buffer -> dumb buffer (scanout fallback)", "convert: client buffer -> dumb buffer (scanout fallback)"}};
   const char* where = kWhere[converted ? 1 : 0][f.client_owned ? 1 : 0];
   if (log::level() >= log::Level::debug) log::debug("kms: tag {}: {} ({})", f.tag, where, reasons.describe());
-  if (cb_.copied) cb_.copied(f.tag, bytes, where);
+  if (cb_.copied) cb_.copied(f.tag, *bytes, where);
   return {};
 }
 
@@ -460,15 +334,13 @@ void KmsOutput::on_flip(uint64_t time_ns, uint32_t sequence) {
 // After a withdraw: a black frame replaces the gone surface's buffer, so
 // that buffer can be released.
 bool KmsOutput::queue_blank() {
-  auto lease = copies_->blank();
-  if (!lease) {
-    log::warn("kms: cannot blank the screen: {}", lease.error().message());
+  Frame b;
+  Result<void> r = lease_copy_target(b);
+  if (r) r = clear_frame(b.copy);
+  if (!r) {
+    log::warn("kms: cannot blank the screen: {}", r.error().message());
     return false;
   }
-  Frame b;
-  b.fb = lease.value()->fb;
-  b.shown = lease.value()->buffer;
-  b.copy = std::move(lease.value());
   flips_.queue(std::move(b));
   n_.blanked++;
   return true;
@@ -505,126 +377,4 @@ int KmsOutput::on_vblank_timer(void* data) {
   return 0;
 }
 
-// ------------------------------------------------------------ VT switches
-void KmsOutput::pause() {
-  log::info("kms: the seat is gone (VT switch): not touching the display until it comes back");
-  paused_ = true;
-}
-
-void KmsOutput::resume() {
-  log::info("kms: the seat is back: restoring the display");
-  paused_ = false;
-  needs_modeset_ = true;
-  committer_->forget_tests();
-  // Whatever another session did to the display, put our current frame
-  // back with a full (blocking) modeset before going on.
-  if (const Frame* cur = flips_.on_screen(); cur != nullptr && cur->fb) {
-    if (auto r = committer_->modeset(*cur->fb); r) needs_modeset_ = false;
-    else log::warn("kms: cannot restore the display: {}", r.error().message());
-  }
-  commit_queued();
-}
-
-// ------------------------------------------------------------ tear-down
-KmsOutput::~KmsOutput() {
-  cb_ = {};  // the server is going away: no more callbacks
-  if (retry_timer_ != nullptr) wl_event_source_remove(retry_timer_);
-  if (vblank_timer_ != nullptr) wl_event_source_remove(vblank_timer_);
-  if (modeset_idle_ != nullptr) {
-    // A legacy modeset is synchronous: that frame is on screen already.
-    wl_event_source_remove(modeset_idle_);
-    flips_.flipped();
-  }
-  if (drm_source_ != nullptr) wl_event_source_remove(drm_source_);
-  // A framebuffer must outlive the commit that shows it: let the flip in
-  // flight land before anything is removed.
-  if (flips_.in_flight() != nullptr && !paused_) wait_for_flip(1000);
-  if (!paused_ && touched_ && committer_) restore();
-  flips_ = {};
-  cache_.clear();
-  if (copies_) copies_->clear();  // RmFB of each, then their dma-bufs close
-  const CommitCounters tests = committer_ ? committer_->counters() : CommitCounters{};
-  committer_.reset();  // and the mode blob
-  dev_->set_session_handlers(nullptr, nullptr);
-  log::info("kms: {} commits ({} TEST_ONLY rejected, {} EBUSY), {} page flips; frames {} direct, {} copied, {} "
-            "discarded; framebuffers {} created, {} removed; GEM handles {} opened, {} closed",
-            n_.commits, tests.tests_rejected, n_.ebusy, n_.flips, n_.direct, n_.copied, n_.discarded,
-            fb_counters_->created, fb_counters_->removed, fb_counters_->gem_handles_opened,
-            fb_counters_->gem_handles_closed);
-}
-
-void KmsOutput::wait_for_flip(int timeout_ms) {
-  const uint64_t deadline = monotonic_ns() + static_cast<uint64_t>(timeout_ms) * 1'000'000ull;
-  while (flips_.in_flight() != nullptr) {
-    const uint64_t now = monotonic_ns();
-    if (now >= deadline) {
-      log::warn("kms: no page-flip event within {} ms at exit", timeout_ms);
-      return;
-    }
-    pollfd p{drm_.fd(), POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>((deadline - now) / 1'000'000ull) + 1) <= 0) continue;
-    drm_.handle_events([this](const FlipEvent& e) {
-      if (flips_.in_flight() != nullptr && e.user_data == serial_) {
-        n_.flips++;
-        flips_.flipped();
-      }
-    });
-  }
-}
-
-// Puts the CRTC back the way we found it: the previous framebuffer and mode
-// (a console, another compositor's last frame), or off if it was off.
-void KmsOutput::restore() {
-  if (saved_crtc_.mode_valid && saved_crtc_.fb_id != 0) {
-    const uint32_t conn = pipe_.connector_id;
-    const int err = drm_.set_crtc(pipe_.crtc_id, saved_crtc_.fb_id, saved_crtc_.x, saved_crtc_.y, {&conn, 1},
-                                  &saved_crtc_.mode);
-    if (err == 0) return;
-    log::debug("kms: restoring framebuffer {} failed ({}); turning the CRTC off", saved_crtc_.fb_id, std::strerror(err));
-  }
-  if (auto r = committer_->disable(); !r)
-    log::warn("kms: cannot turn CRTC {} off at exit: {}", pipe_.crtc_id, r.error().message());
-}
-
-std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
-  const CommitCounters& c = committer_->counters();
-  return {
-      {"kms_commits", n_.commits},
-      {"kms_page_flips", n_.flips},
-      {"kms_test_only", c.tests},
-      {"kms_test_only_skipped", c.tests_skipped},
-      {"kms_test_only_rejected", c.tests_rejected},
-      {"kms_ebusy", n_.ebusy},
-      {"kms_commit_failures", n_.commit_failures},
-      {"kms_frames_direct", n_.direct},
-      {"kms_frames_copied", n_.copied},
-      {"kms_frames_discarded", n_.discarded},
-      {"kms_blanked", n_.blanked},
-      {"kms_fbs_created", fb_counters_->created},
-      {"kms_fbs_removed", fb_counters_->removed},
-      {"kms_fbs_live", fb_counters_->created - fb_counters_->removed},
-      {"kms_gem_handles_opened", fb_counters_->gem_handles_opened},
-      {"kms_gem_handles_closed", fb_counters_->gem_handles_closed},
-      {"kms_dumb_buffers", copies_->size()},
-      {"kms_fences_attached", n_.fences_attached},
-      {"kms_fences_waited", n_.fences_waited},
-      {"kms_out_fences", n_.out_fences},
-  };
-}
-
-}  // namespace
-
-Result<std::unique_ptr<Output>> create_kms(wl_event_loop* loop, std::shared_ptr<kms::Device> device,
-                                           const KmsConfig& config) {
-  auto out = std::make_unique<KmsOutput>(loop, std::move(device), config);
-  if (auto r = out->init(); !r) return r.error();
-  return std::unique_ptr<Output>(std::move(out));
-}
-
-Result<std::unique_ptr<Output>> create_kms(wl_event_loop* loop, const KmsConfig& config) {
-  auto dev = kms::Device::open(config.device, loop, config.atomic);
-  if (!dev) return dev.error();
-  return create_kms(loop, std::shared_ptr<kms::Device>(std::move(dev.value())), config);
-}
-
-}  // namespace zc::output
+}  // namespace zc::output::kms

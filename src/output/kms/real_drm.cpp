@@ -29,10 +29,12 @@ class RealDrm final : public Drm {
 
   int fd() const override { return fd_.get(); }
 
-  std::string driver_name() override {
+  int version(DriverVersion& out) override {
+    errno = 0;
     DrmVersionPtr v{drmGetVersion(fd())};
-    if (!v) return "unknown";
-    return std::string(v->name, static_cast<size_t>(v->name_len));
+    if (!v) return null_err();
+    out = to_driver_version(*v);
+    return 0;
   }
   int get_cap(uint64_t cap, uint64_t& value) override { return err(drmGetCap(fd(), cap, &value)); }
   int set_client_cap(uint64_t cap, uint64_t value) override { return err(drmSetClientCap(fd(), cap, value)); }

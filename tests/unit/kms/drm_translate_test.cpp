@@ -51,6 +51,8 @@ TEST(KmsDrmTranslate, Connector) {
   c.connector_type = DRM_MODE_CONNECTOR_HDMIA;
   c.connector_type_id = 2;
   c.connection = DRM_MODE_CONNECTED;
+  c.mmWidth = 600;
+  c.mmHeight = 340;
   c.encoder_id = 60;
   c.count_encoders = 2;
   c.encoders = encoders.data();
@@ -61,14 +63,37 @@ TEST(KmsDrmTranslate, Connector) {
   EXPECT_EQ(out.type, uint32_t{DRM_MODE_CONNECTOR_HDMIA});
   EXPECT_EQ(out.type_id, 2u);
   EXPECT_TRUE(out.connected);
+  EXPECT_EQ(out.connection, uint32_t{DRM_MODE_CONNECTED});
+  EXPECT_EQ(out.mm_width, 600u);
+  EXPECT_EQ(out.mm_height, 340u);
   EXPECT_EQ(out.encoder_id, 60u);
   EXPECT_EQ(out.encoders, (std::vector<uint32_t>{60, 61}));
   ASSERT_EQ(out.modes.size(), 2u);
   EXPECT_EQ(out.modes[1].hdisplay, 1920);
   c.connection = DRM_MODE_UNKNOWNCONNECTION;
   EXPECT_FALSE(to_connector_info(c).connected) << "unknown is not connected: nothing to show on";
+  EXPECT_EQ(to_connector_info(c).connection, uint32_t{DRM_MODE_UNKNOWNCONNECTION}) << "zcpipe-probe says unknown";
   c.connection = DRM_MODE_DISCONNECTED;
   EXPECT_FALSE(to_connector_info(c).connected);
+}
+
+TEST(KmsDrmTranslate, DriverVersion) {
+  char name[] = {'v', 'i', 'r', 't', 'i', 'o', '_', 'g', 'p', 'u', 'X'};  // not NUL-terminated
+  char desc[] = "virtio GPU";
+  drmVersion v{};
+  v.version_major = 0;
+  v.version_minor = 1;
+  v.version_patchlevel = 0;
+  v.name = name;
+  v.name_len = 10;
+  v.desc = desc;
+  v.desc_len = 10;
+  const DriverVersion out = to_driver_version(v);
+  EXPECT_EQ(out.name, "virtio_gpu") << "the length counts, not a NUL";
+  EXPECT_EQ(out.version, "0.1.0");
+  EXPECT_EQ(out.description, "virtio GPU");
+  v.desc = nullptr;
+  EXPECT_EQ(to_driver_version(v).description, "");
 }
 
 TEST(KmsDrmTranslate, EncoderCrtcPlane) {

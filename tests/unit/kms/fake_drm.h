@@ -58,6 +58,28 @@ inline drmModeModeInfo make_mode(uint16_t w, uint16_t h, uint32_t hz, bool prefe
   return m;
 }
 
+// An IN_FORMATS blob as the kernel lays it out: `mods` are (modifier, mask of
+// the formats it applies to).
+inline std::vector<uint8_t> in_formats_blob(const std::vector<uint32_t>& formats,
+                                     const std::vector<std::pair<uint64_t, uint64_t>>& mods /* modifier, mask */) {
+  drm_format_modifier_blob h{};
+  h.version = FORMAT_BLOB_CURRENT;
+  h.count_formats = static_cast<uint32_t>(formats.size());
+  h.formats_offset = sizeof h;
+  h.count_modifiers = static_cast<uint32_t>(mods.size());
+  h.modifiers_offset = static_cast<uint32_t>(sizeof h + formats.size() * 4 + 7) & ~7u;
+  std::vector<uint8_t> blob(h.modifiers_offset + mods.size() * sizeof(drm_format_modifier));
+  std::memcpy(blob.data(), &h, sizeof h);
+  std::memcpy(blob.data() + h.formats_offset, formats.data(), formats.size() * 4);
+  for (size_t i = 0; i < mods.size(); ++i) {
+    drm_format_modifier m{};
+    m.modifier = mods[i].first;
+    m.formats = mods[i].second;
+    std::memcpy(blob.data() + h.modifiers_offset + i * sizeof m, &m, sizeof m);
+  }
+  return blob;
+}
+
 class FakeDrm final : public Drm {
  public:
   // IDs, as a driver would number its objects.
@@ -191,7 +213,10 @@ class FakeDrm final : public Drm {
 
   // ---- kms::Drm
   int fd() const override { return event_fd_; }
-  std::string driver_name() override { return "fake"; }
+  int version(DriverVersion& out) override {
+    out = DriverVersion{"fake", "1.2.3", "a fake DRM device for unit tests"};
+    return 0;
+  }
   int get_cap(uint64_t cap, uint64_t& value) override {
     switch (cap) {
       case DRM_CAP_ADDFB2_MODIFIERS: value = addfb2_modifiers; return 0;
@@ -220,6 +245,9 @@ class FakeDrm final : public Drm {
     out.type = DRM_MODE_CONNECTOR_VIRTUAL;
     out.type_id = 1;
     out.connected = connected;
+    out.connection = connected ? DRM_MODE_CONNECTED : DRM_MODE_DISCONNECTED;
+    out.mm_width = connected ? 600 : 0;
+    out.mm_height = connected ? 340 : 0;
     out.encoder_id = 0;
     out.encoders = {kEncoder};
     out.modes = connected ? modes : std::vector<drmModeModeInfo>{};

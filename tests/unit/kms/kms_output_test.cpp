@@ -470,12 +470,69 @@ TEST(KmsOutput, EveryBlockerIsNamed) {
   EXPECT_TRUE(h.fake->test_commits.size() <= 1u) << "statically blocked: no TEST_ONLY for the client's buffer";
 }
 
-TEST(KmsOutput, ExplicitModifierWithoutAddfb2ModifiersIsCopied) {
+// A tiled buffer the plane will not take cannot be copied either: the CPU
+// would read Intel's 512x8-byte X tiles as rows and show them scrambled.
+// Refused with its reasons (typed), discarded and counted; nothing copied,
+// no scanout buffer leased.
+TEST(KmsOutput, TiledBufferThePlaneRefusesIsRefusedNotCopiedAsLinear) {
   Harness h;
   ASSERT_TRUE(h.out) << h.error;
   h.out->present(make_buffer(64, 48, 1, buffer::Kind::dmabuf, DRM_FORMAT_XRGB8888, I915_FORMAT_MOD_X_TILED), 1, true);
   h.flip();
-  EXPECT_EQ(reasons(h.presented.at(1)), (Names{"modifier_not_on_plane"}));
+  EXPECT_EQ(h.events, (Names{"discarded 1"}));
+  EXPECT_TRUE(h.copies.empty()) << "a tiled buffer was read as if it were linear";
+  EXPECT_EQ(h.counter("kms_frames_refused"), 1u);
+  EXPECT_EQ(h.counter("kms_frames_discarded"), 1u);
+  EXPECT_EQ(h.counter("kms_frames_copied"), 0u);
+  EXPECT_TRUE(h.fake->commits.empty()) << "nothing to show: nothing committed";
+  auto planner = h.out->scanout_planner();
+  ASSERT_TRUE(planner);
+  EXPECT_EQ((*planner)->stats().allocations, 0u) << "no copy target leased for a frame that cannot be copied";
+  // A linear frame after it is copied (wrong size) as usual: the refusal
+  // is about that buffer, not the client.
+  h.out->present(make_buffer(32, 24, 2), 2, true);
+  h.flip();
+  EXPECT_EQ(reasons(h.presented.at(2)), (Names{"size_mismatch"}));
+  EXPECT_EQ(h.copies.size(), 1u);
+}
+
+// Y-tiled, on a plane that takes X-tiled only (with ADDFB2 modifiers):
+// modifier_not_on_plane blocks the direct path, modifier_not_linear the copy.
+// Also when the plane does take the layout but the driver refuses the
+// TEST_ONLY commit: still no copy.
+TEST(KmsOutput, YTiledBufferIsRefusedWithBothReasons) {
+  Harness h(true, false, [](FakeDrm& f) {
+    f.addfb2_modifiers = 1;
+    f.in_formats_blob = in_formats_blob({DRM_FORMAT_XRGB8888}, {{DRM_FORMAT_MOD_LINEAR, 1}, {I915_FORMAT_MOD_X_TILED, 1}});
+  });
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->present(make_buffer(64, 48, 1, buffer::Kind::dmabuf, DRM_FORMAT_XRGB8888, I915_FORMAT_MOD_Y_TILED), 1, true);
+  EXPECT_EQ(h.events, (Names{"discarded 1"}));
+  EXPECT_EQ(h.counter("kms_frames_refused"), 1u);
+
+  h.fake->reject_test_only = EINVAL;
+  h.out->present(make_buffer(64, 48, 2, buffer::Kind::dmabuf, DRM_FORMAT_XRGB8888, I915_FORMAT_MOD_X_TILED), 2, true);
+  EXPECT_EQ(h.events, (Names{"discarded 1", "discarded 2"}));
+  EXPECT_EQ(h.counter("kms_frames_refused"), 2u);
+  EXPECT_TRUE(h.copies.empty());
+}
+
+// Legacy has no TEST_ONLY: a tiled buffer the plane listed goes to the
+// commit, and when the driver refuses it there the copy fallback must not
+// read it as linear either.
+TEST(KmsOutput, LegacyRefusalOfATiledBufferIsNotCopied) {
+  Harness h(false, false, [](FakeDrm& f) {
+    f.addfb2_modifiers = 1;
+    f.in_formats_blob = in_formats_blob({DRM_FORMAT_XRGB8888}, {{DRM_FORMAT_MOD_LINEAR, 1}, {I915_FORMAT_MOD_X_TILED, 1}});
+  });
+  ASSERT_TRUE(h.out) << h.error;
+  h.out->present(make_buffer(64, 48, 1), 1, true);
+  h.dispatch();
+  h.fake->fail_commit_errno = EINVAL;
+  h.out->present(make_buffer(64, 48, 2, buffer::Kind::dmabuf, DRM_FORMAT_XRGB8888, I915_FORMAT_MOD_X_TILED), 2, true);
+  EXPECT_EQ(h.events.back(), "discarded 2");
+  EXPECT_EQ(h.counter("kms_frames_refused"), 1u);
+  EXPECT_TRUE(h.copies.empty());
 }
 
 TEST(KmsOutput, ImportFailureIsCopiedAndCachedPerBuffer) {
@@ -492,7 +549,7 @@ TEST(KmsOutput, ImportFailureIsCopiedAndCachedPerBuffer) {
   EXPECT_EQ(h.fake->prime_imports - h.fake->dumbs_created, 1) << "a failed import is not retried every frame";
 }
 
-TEST(KmsOutput, CopyPoolIsBoundedAndReused) {
+TEST(KmsOutput, CopyTargetsAreBoundedAndReused) {
   Harness h;
   ASSERT_TRUE(h.out) << h.error;
   h.fake->reject_test_only = EINVAL;
@@ -502,8 +559,80 @@ TEST(KmsOutput, CopyPoolIsBoundedAndReused) {
     h.out->present(bufs[t % 3], t, true);
     if (t % 2 == 0) h.flip();
   }
-  EXPECT_LE(h.fake->dumbs_created, 3);
+  EXPECT_LE(h.fake->dumbs_created, 3) << "on screen, in flight, queued";
   EXPECT_EQ(h.fake->open_handles(), 0u);
+}
+
+// One owner of every scanout buffer the compositor makes: the copying
+// transports (what the server leases for wl_shm and socket frames) and the
+// KMS copy fallback lease from the same planner, so the two together never
+// hold more buffers than its cap, and one path's leases leave the other
+// fewer buffers (it is refused, not given a buffer of its own).
+TEST(KmsOutput, CompositorCopiesAndTheCopyFallbackShareOnePlanner) {
+  Harness h;
+  ASSERT_TRUE(h.out) << h.error;
+  auto planner = h.out->scanout_planner();
+  ASSERT_TRUE(planner) << planner.error().message();
+  buffer::ScanoutPlanner& p = **planner;
+  const output::Mode m = h.out->mode();
+  const auto live = [&] { return p.stats().buffers; };
+  uint64_t peak = 0;
+  const auto note = [&] { peak = std::max(peak, live()); };
+
+  // The server's side: a shm frame copied into a leased buffer of the
+  // mode's size, held while the display may read it (as InFlight does).
+  std::vector<buffer::ScanoutLease> held;
+  uint64_t tag = 1;
+  auto compositor_frame = [&] {
+    auto l = p.acquire(m.width, m.height, DRM_FORMAT_XRGB8888, buffer::ScanoutUser::compositor);
+    if (!l) return false;
+    h.out->present(l->shared_buffer(), tag++, /*client_owned=*/false);
+    held.push_back(std::move(*l));
+    note();
+    return true;
+  };
+  // A client buffer the plane cannot read (bottom-up): the KMS output copies it.
+  auto src = make_buffer(m.width, m.height, 7);
+  auto flipped = describe_again(*src, DRM_FORMAT_XRGB8888, src->stride(), /*y_invert=*/true);
+  auto client_frame = [&] {
+    h.out->present(flipped, tag++, /*client_owned=*/true);
+    note();
+  };
+
+  // Both paths at once, for a while: never more than the cap.
+  for (int i = 0; i < 10; ++i) {
+    ASSERT_TRUE(compositor_frame());
+    client_frame();
+    h.flip();
+    client_frame();
+    h.flip();
+    if (held.size() > 1) held.erase(held.begin());  // released: the lease ends
+  }
+  EXPECT_GT(h.copies.size(), 0u) << "the copy fallback ran";
+  EXPECT_LE(peak, buffer::kMaxScanoutBuffers);
+  EXPECT_LE(static_cast<uint64_t>(h.fake->dumbs_created), buffer::kMaxScanoutBuffers)
+      << "every dumb buffer is one of the planner's (none was freed and made again: one shape)";
+
+  // The compositor takes every buffer that is free: the copy fallback gets
+  // none (EBUSY from the same planner), and the frame is discarded.
+  while (compositor_frame()) {
+  }
+  h.flip();
+  h.flip();
+  EXPECT_EQ(live(), buffer::kMaxScanoutBuffers);
+  const uint64_t refused = p.stats().refused_busy;
+  const uint64_t discarded_before = h.counter("kms_frames_discarded");
+  // Whatever the output still holds on screen/in flight keeps its lease; take the rest.
+  while (compositor_frame()) {
+  }
+  const uint64_t t = tag;
+  client_frame();
+  EXPECT_GT(p.stats().refused_busy, refused);
+  EXPECT_EQ(h.counter("kms_frames_discarded"), discarded_before + 1);
+  EXPECT_NE(std::find(h.events.begin(), h.events.end(), "discarded " + std::to_string(t)), h.events.end());
+  EXPECT_EQ(peak, buffer::kMaxScanoutBuffers);
+  held.clear();
+  h.flip();
 }
 
 // -------------------------------- framebuffers, GEM handles, lifetimes

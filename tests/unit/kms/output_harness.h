@@ -6,7 +6,6 @@
 #include <sys/sysmacros.h>
 #include <wayland-server-core.h>
 
-#include <cstring>
 #include <functional>
 #include <map>
 #include <memory>
@@ -97,27 +96,5 @@ struct Harness {
   std::vector<Copy> copies;
   int vblanks = 0;
 };
-
-// An IN_FORMATS blob (struct drm_format_modifier_blob), as a driver fills it:
-// the formats, then each modifier with a mask of the formats it applies to.
-inline std::vector<uint8_t> in_formats_blob(const std::vector<uint32_t>& formats,
-                                     const std::vector<std::pair<uint64_t, uint64_t>>& mods /* modifier, mask */) {
-  drm_format_modifier_blob h{};
-  h.version = FORMAT_BLOB_CURRENT;
-  h.count_formats = static_cast<uint32_t>(formats.size());
-  h.formats_offset = sizeof h;
-  h.count_modifiers = static_cast<uint32_t>(mods.size());
-  h.modifiers_offset = static_cast<uint32_t>(sizeof h + formats.size() * 4 + 7) & ~7u;
-  std::vector<uint8_t> blob(h.modifiers_offset + mods.size() * sizeof(drm_format_modifier));
-  std::memcpy(blob.data(), &h, sizeof h);
-  std::memcpy(blob.data() + h.formats_offset, formats.data(), formats.size() * 4);
-  for (size_t i = 0; i < mods.size(); ++i) {
-    drm_format_modifier m{};
-    m.modifier = mods[i].first;
-    m.formats = mods[i].second;
-    std::memcpy(blob.data() + h.modifiers_offset + i * sizeof m, &m, sizeof m);
-  }
-  return blob;
-}
 
 }  // namespace zc::test

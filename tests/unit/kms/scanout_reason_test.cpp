@@ -24,6 +24,7 @@ TEST(ScanoutReason, NamesAreStableAndDistinct) {
   EXPECT_STREQ(output::name(ScanoutReason::import_failed), "import_failed");
   EXPECT_STREQ(output::name(ScanoutReason::test_only_failed), "test_only_failed");
   EXPECT_STREQ(output::name(ScanoutReason::commit_failed), "commit_failed");
+  EXPECT_STREQ(output::name(ScanoutReason::modifier_not_linear), "modifier_not_linear");
   std::set<std::string> names, sentences;
   for (int i = 0; i < static_cast<int>(ScanoutReason::count); ++i) {
     const auto r = static_cast<ScanoutReason>(i);
