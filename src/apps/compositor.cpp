@@ -54,6 +54,11 @@ int on_sighup(int, void* data) {
 int main(int argc, char** argv) {
   using namespace zc;
   log::set_prefix("zcpipe-compositor");
+  // The parent compositor for --output wayland, read before anything else:
+  // we export our own WAYLAND_DISPLAY to the command we start, and a nested
+  // compositor must never take its own socket for its parent's.
+  const char* parent_env = std::getenv("WAYLAND_DISPLAY");
+  std::string parent = parent_env != nullptr ? parent_env : "";
   CLI::App app{"zcpipe-compositor: a minimal Wayland compositor that scans client buffers out without copying them"};
   apps::setup(app, "zcpipe-compositor");
   // Empty: libwayland picks the first free wayland-0 .. wayland-32, as
@@ -70,12 +75,15 @@ int main(int argc, char** argv) {
   app.add_option("--socket", socket, "Socket name in $XDG_RUNTIME_DIR (default: the first free wayland-N; a client finds it as WAYLAND_DISPLAY)");
   output::OutputOptions oo;
   bool no_atomic = false;
-  app.add_option("--output", output_name, "auto (kms when a display can be driven, else headless, saying why) | headless | kms")
-      ->check(CLI::IsMember({"auto", "headless", "kms"}))
+  app.add_option("--output", output_name,
+                 "auto (kms when a display can be driven, else headless, saying why) | headless | kms | "
+                 "wayland (a fullscreen window on a parent compositor: a nested compositor, one more hop)")
+      ->check(CLI::IsMember({"auto", "headless", "kms", "wayland"}))
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast)  // a launcher's default, overridden by a later --output
       ->capture_default_str();
   app.add_option("-D,--device", oo.device, "kms: DRM device node (default: the first card with a connected connector)");
   app.add_option("--mode", oo.mode, "kms: WIDTHxHEIGHT[@HZ] (default: the connector's preferred mode)");
+  app.add_option("--parent", parent, "wayland: the parent compositor's socket name in $XDG_RUNTIME_DIR, or a path (default: $WAYLAND_DISPLAY at startup)");
   app.add_flag("--no-atomic", no_atomic, "kms: use legacy drmModeSetCrtc/drmModePageFlip instead of atomic commits");
   app.add_option("--refresh", refresh, "Headless refresh rate in Hz (0 = unpaced: present at once)")->check(CLI::Range(0, 1000))->capture_default_str();
   app.add_option("--size", size, "Headless output size WIDTHxHEIGHT")->capture_default_str();
@@ -128,6 +136,20 @@ int main(int argc, char** argv) {
   oo.refresh_hz = refresh;
   oo.verify = verify;
   oo.atomic = !no_atomic;
+  // wayland: when the parent goes away, nothing we show reaches a screen any
+  // more. Stop the way a signal stops us (clients disconnected, stats
+  // written), say why in one line, and exit non-zero.
+  bool parent_lost = false;
+  oo.parent = parent;
+  oo.parent_lost = [&parent_lost, srv = server->get()](const std::string& why) {
+    log::error("{}: stopping, our clients are disconnected", why);
+    parent_lost = true;
+    srv->terminate();
+  };
+  if (oo.name == "wayland" && oo.parent.empty()) {
+    log::error("--output wayland needs a parent compositor: set WAYLAND_DISPLAY or pass --parent NAME");
+    return 1;
+  }
   // auto: try KMS, and keep the reason it was not possible, so that
   // zcpipe-demo (which runs us --quiet) can say why it ran headless.
   std::string auto_reason;
@@ -205,6 +227,10 @@ int main(int argc, char** argv) {
     nlohmann::json j;
     j["process"] = "compositor";
     j["output"] = out_name;
+    if (out_name == "wayland") {
+      j["parent"] = parent;
+      j["parent_lost"] = parent_lost;
+    }
     j["output_description"] = (*server)->output().description();
     if (!auto_reason.empty()) j["output_auto_reason"] = auto_reason;
     j["mode"] = {{"width", mode.width}, {"height", mode.height}, {"refresh_hz", mode.refresh_mhz / 1000.0}};
@@ -233,5 +259,6 @@ int main(int argc, char** argv) {
       return 1;
     }
   }
+  if (parent_lost && command_status == 0) return 1;
   return command_status;
 }

@@ -10,6 +10,7 @@
 
 #include "apps/cli_common.h"
 #include "common/log.h"
+#include "demo/hops.h"
 #include "demo/pipeline.h"
 #include "report/report.h"
 
@@ -62,6 +63,10 @@ int main(int argc, char** argv) {
   app.add_option("--chunk", o.chunk, "socket transport: bytes per write()/read()")->check(CLI::Range(4096u, 16u << 20))->capture_default_str();
   app.add_option("--output", o.output, "auto (kms when a display can be driven, else headless) | headless | kms")
       ->check(CLI::IsMember({"auto", "headless", "kms"}))->capture_default_str();
+  app.add_option("--hops", o.hops,
+                 "Compositors the frame crosses: 1 = one compositor; N chains N-1 nested ones (--output wayland) in front of "
+                 "the one on --output, and shows the cost of every hop (docs/hops.md)")
+      ->check(CLI::Range(1u, demo::kMaxHops))->capture_default_str();
   app.add_option("-D,--device", o.device, "kms: DRM node for the compositor (default: the first card with a connected connector)");
   app.add_option("--refresh", o.refresh, "Headless refresh in Hz (0 = unpaced)")->check(CLI::Range(0, 1000))->capture_default_str();
   app.add_option("--size", size, "Frame and output size WIDTHxHEIGHT")->capture_default_str();
@@ -142,13 +147,14 @@ int main(int argc, char** argv) {
   bool ok = true;
   for (const auto& t : transports) {
     o.transport = t;
-    auto run = demo::run_pipeline(o);
+    auto run = o.hops > 1 ? demo::run_hops(o) : demo::run_pipeline(o);
     if (g_stop_signal != 0) die_of(g_stop_signal);  // children stopped, directory removed
     if (!run) {
       log::error("{} run failed: {}", t, run.error().message());
       return 1;
     }
-    human << demo::format_run(*run) << demo::format_explain(*run) << (transports.size() > 1 ? "\n" : "") << std::flush;
+    human << demo::format_run(*run) << demo::format_hops(*run) << demo::format_explain(*run) << (transports.size() > 1 ? "\n" : "")
+          << std::flush;
     ok = ok && (*run)["checks"].value("passed", false);
     doc["runs"].push_back(std::move(run.value()));
   }
@@ -157,6 +163,10 @@ int main(int argc, char** argv) {
     if (r["transport"] == "socket") model = demo::model_vs_measured(r);
   if (!model.is_null()) doc["model_vs_measured"] = model;
   if (doc["runs"].size() > 1 || !model.is_null()) human << demo::format_comparison(doc["runs"], model) << std::flush;
+  if (o.hops > 1) {
+    doc["hops_model_vs_measured"] = demo::hops_model_vs_measured(doc["runs"]);
+    human << demo::format_hops_model(doc["hops_model_vs_measured"]) << std::flush;
+  }
   if (json_to_stdout) {
     std::cout << doc.dump(1) << '\n' << std::flush;
   } else if (!json_path.empty()) {

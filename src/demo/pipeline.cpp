@@ -38,6 +38,16 @@ std::string self_dir() {
   return fs::path(std::string(buf, static_cast<size_t>(n))).parent_path().string();
 }
 
+Result<json> load_json(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) return Error{ENOENT, "missing " + path};
+  try {
+    return json::parse(f);
+  } catch (const std::exception& e) {
+    return Error{EINVAL, fmt::format("cannot parse {}: {}", path, e.what())};
+  }
+}
+
 namespace {
 
 // A private XDG_RUNTIME_DIR, removed with everything in it.
@@ -55,16 +65,6 @@ struct TempDir {
 // WAYLAND_DISPLAY from the user's session (the client is told --socket).
 std::map<std::string, std::optional<std::string>> child_env(const std::string& runtime_dir) {
   return {{"XDG_RUNTIME_DIR", runtime_dir}, {"WAYLAND_DISPLAY", std::nullopt}};
-}
-
-Result<json> load_json(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) return Error{ENOENT, "missing " + path};
-  try {
-    return json::parse(f);
-  } catch (const std::exception& e) {
-    return Error{EINVAL, fmt::format("cannot parse {}: {}", path, e.what())};
-  }
 }
 
 json summary(std::vector<double> v) { return stats::to_json(stats::summarize(std::move(v))); }

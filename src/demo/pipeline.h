@@ -42,10 +42,14 @@ struct RunOptions {
   bool verbose = false;
   std::vector<std::string> client_args;      // extra arguments
   std::vector<std::string> compositor_args;
+  uint32_t hops = 1;        // compositors the frame crosses (demo/hops.h); 1 = the client's alone
 };
 
 // Directory of the running executable (to find sibling programs).
 std::string self_dir();
+
+// A stats or run file, parsed (missing or malformed: an error naming it).
+Result<nlohmann::json> load_json(const std::string& path);
 
 // Runs one transport end to end and returns its run record (schema: docs/json.md).
 Result<nlohmann::json> run_pipeline(const RunOptions& options);

@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "output/headless.h"
 #include "output/kms/kms_output.h"
+#include "output/wayland/wayland_output.h"
 
 namespace zc::output {
 namespace {
@@ -33,6 +34,15 @@ std::optional<dev_t> find_drm_device() {
 }  // namespace
 
 Result<std::unique_ptr<Output>> create_output(wl_event_loop* loop, const OutputOptions& o) {
+  if (o.name == "wayland") {
+    WaylandConfig wc;
+    wc.parent = o.parent;
+    wc.width = o.width;
+    wc.height = o.height;
+    wc.device = find_drm_device();
+    wc.lost = o.parent_lost;
+    return create_wayland(loop, wc);
+  }
   if (o.name == "kms" || o.name == "auto") {
     KmsConfig kc;
     kc.device = o.device;

@@ -196,7 +196,8 @@ struct Group {
 
 // Series in a grouped bar chart are told apart by shade; the transport is the
 // colour and is written under its group.
-constexpr const char* kSeriesShade[] = {"1", "0.45", "0.2"};
+constexpr const char* kSeriesShade[] = {"1", "0.45", "0.2", "0.75", "0.1"};
+constexpr size_t kShades = sizeof kSeriesShade / sizeof kSeriesShade[0];
 
 // Grouped bar chart: one group per transport, one bar per series.
 std::string bar_chart(const json& doc, const std::string& id, const std::string& title, const std::string& axis_label, Unit unit,
@@ -218,7 +219,7 @@ std::string bar_chart(const json& doc, const std::string& id, const std::string&
       s += fmt::format(
           "<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\" fill=\"{}\" fill-opacity=\"{}\" stroke=\"{}\" "
           "data-series=\"{}\"><title>{} {}</title></rect>",
-          x, y, bw - 4, std::max(c.baseline() - y, 0.5), kTransportColor(g.name), kSeriesShade[bi % 3], kTransportColor(g.name),
+          x, y, bw - 4, std::max(c.baseline() - y, 0.5), kTransportColor(g.name), kSeriesShade[bi % kShades], kTransportColor(g.name),
           esc(g.bars[bi].label), esc(g.name), esc(g.bars[bi].label));
       s += fmt::format("<text x=\"{:.1f}\" y=\"{:.1f}\" class=\"val\">{}</text>", x + (bw - 4) / 2, y - 4,
                        svg_num(doc, g.bars[bi].path, unit));
@@ -228,7 +229,7 @@ std::string bar_chart(const json& doc, const std::string& id, const std::string&
   }
   if (series.size() > 1) {
     std::vector<Legend> items;
-    for (size_t i = 0; i < series.size(); ++i) items.push_back({series[i], "#666", kSeriesShade[i % 3]});
+    for (size_t i = 0; i < series.size(); ++i) items.push_back({series[i], "#666", kSeriesShade[i % kShades]});
     s += c.legend(items);
   }
   return s + Chart::close();
@@ -678,6 +679,23 @@ std::string render_html(const json& doc) {
     std::vector<Group> g;
     for (size_t i = 0; i < runs.size(); ++i) g.push_back({runs[i]["transport"].get<std::string>(), {{fmt::format("/runs/{}/fps", i), "fps"}}});
     h += bar_chart(doc, "chart-fps", "Frames per second", "fps", Unit::count, g, {"fps"});
+  }
+  // zcpipe-demo --hops: what the frame has cost so far after each process
+  // of the chain (docs/hops.md): flat for a handle, a step per hop for a copy.
+  if (!runs.empty() && runs[0].contains("per_hop")) {
+    std::vector<Group> g;
+    std::vector<std::string> series;
+    for (size_t i = 0; i < runs.size(); ++i) {
+      Group grp{runs[i]["transport"].get<std::string>(), {}};
+      for (size_t k = 0; k < runs[i]["per_hop"].size(); ++k) {
+        const std::string label = k == 0 ? std::string("client") : fmt::format("after hop {}", k);
+        grp.bars.push_back({fmt::format("/runs/{}/per_hop/{}/cumulative_cpu_copy_bytes", i, k), label});
+        if (i == 0) series.push_back(label);
+      }
+      g.push_back(grp);
+    }
+    h += bar_chart(doc, "chart-hops", "Bytes copied by the CPU per frame, from the client to each hop (cumulative)", "bytes", Unit::bytes, g,
+                   series);
   }
   h += latency_series(doc, "chart-latency-series");
   h += latency_histogram(doc, "chart-latency-hist");
