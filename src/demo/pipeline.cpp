@@ -111,7 +111,7 @@ json overwrite_proof(const std::string& transport, uint64_t frames_scanout_copy,
   const bool predict_seen = transport == "dmabuf" && frames_scanout_copy == 0;
   p["expected"] = predict_seen ? "seen" : "not seen";
   // The witness is the output's --verify last look at each outgoing frame;
-  // an output without one (so far: kms, whose witness is the VM's screendump)
+  // an output without one (the nested wayland output: its parent shows the frames)
   // reports no counters, and the run says so instead of passing or failing.
   if (!oc.contains("overwrite_proof_frames")) {
     p["witness"] = json();
@@ -715,9 +715,9 @@ std::string explain_overwrite(const json& run) {
   out += "  procedure  after frame N is on screen (its frame callback arrived), the client writes a marker\n"
          "             naming N into frame N's own buffer (src/client/client.cpp, overwrite_after_shown);\n"
          "             just before frame N+1 replaces it, the display looks at frame N once more\n"
-         "             (--verify; src/output/headless.cpp, last_look_at_outgoing)\n";
+         "             (--verify; src/output/read_back.cpp, LeavingWitness::leaving)\n";
   if (p["witness"].is_null())
-    out += "  witness    none on this output: only the headless output takes a last look so far\n";
+    out += "  witness    none on this output: it takes no --verify last look at outgoing frames\n";
   out += fmt::format("  prediction {}\n", p["expected"] == "seen"
                                                   ? "zero-copy: the display shows the very buffer the client wrote: marker seen"
                                                   : fmt::format("the {} transport copies the frame before it is shown: marker not seen",

@@ -134,13 +134,12 @@ class HeadlessOutput final : public Output {
       if (cfg_.verify) {
         // The outgoing frame first: the display's last look at it, the
         // moment before this flip replaces it.
-        if (current_.buffer && shown_checksum_) last_look_at_outgoing();
+        if (current_.buffer) witness_.leaving(*current_.buffer);
         ZC_TRACE("--verify: the CPU reads the frame now shown, in place, for its checksum and frame number "
                  "(a stand-in for a display CRC; a virtual display reads nothing otherwise)",
                  0);
         read_back(*pending_.buffer, p);
-        shown_checksum_ = p.checksum;
-        shown_frame_ = p.decoded_frame;
+        witness_.shown(p);
       }
       ZC_TRACE(pending_.client_owned
                    ? "virtual vblank: the client's own buffer becomes what this virtual display shows (a pointer "
@@ -157,36 +156,9 @@ class HeadlessOutput final : public Output {
     if (cb_.vblank) cb_.vblank(time_ns);
   }
 
-  // --verify's second read of a frame, as it leaves the screen.
-  //  - What a display CRC would catch as tearing: the buffer leaving the
-  //    screen must still hold the frame it was shown with (nothing may write
-  //    a buffer the display reads, from presented to released).
-  //  - The overwrite experiment (buffer/overwrite_marker.h, and the client's
-  //    --overwrite-proof): a client may have written a marker naming this
-  //    frame into the buffer it committed, after the frame was shown. Found
-  //    here only if what the display shows IS the client's buffer. The
-  //    client's write happens before it commits the frame that causes this
-  //    flip, so this read cannot run ahead of it (client.cpp,
-  //    overwrite_after_shown, has the whole sequence).
-  void last_look_at_outgoing() {
-    const LastLook l = last_look(*current_.buffer);
-    if (l.checksum && *l.checksum != *shown_checksum_) shown_buffer_rewritten_++;
-    if (!shown_frame_) return;  // a frame without a readable number: nothing to compare the marker with
-    overwrite_frames_++;
-    const bool seen = l.marker && (*l.marker & 0xffffffffu) == *shown_frame_;
-    if (seen) overwrite_marker_seen_++;
-    ZC_TRACE(fmt::format("--verify, last look at frame {} before it leaves the screen: {}", *shown_frame_,
-                         seen ? "the client's overwrite marker is there: this display reads the client's own memory"
-                              : "no overwrite marker for it: what the display shows is not the client's memory "
-                                "(or the client wrote none)"),
-             0);
-  }
-
   std::vector<std::pair<std::string, uint64_t>> counters() const override {
     if (!cfg_.verify) return {};
-    return {{"shown_buffer_rewritten", shown_buffer_rewritten_},
-            {"overwrite_proof_frames", overwrite_frames_},
-            {"overwrite_proof_marker_seen_frames", overwrite_marker_seen_}};
+    return witness_.counters();
   }
 
   wl_event_loop* loop_;
@@ -200,11 +172,7 @@ class HeadlessOutput final : public Output {
   bool timer_armed_ = false;
   Slot pending_;
   Slot current_;
-  std::optional<uint64_t> shown_checksum_;  // --verify: current_'s checksum when it was presented
-  std::optional<uint32_t> shown_frame_;     // --verify: current_'s frame number, read from its pixels
-  uint64_t shown_buffer_rewritten_ = 0;
-  uint64_t overwrite_frames_ = 0;        // outgoing frames looked at for the overwrite marker
-  uint64_t overwrite_marker_seen_ = 0;   // ... and found to carry their own marker
+  LeavingWitness witness_;  // --verify: the last look at each frame as it leaves the screen
 };
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include "buffer/overwrite_marker.h"
 #include "buffer/pattern.h"
 #include "common/log.h"
+#include "stats/trace.h"
 
 namespace zc::output {
 
@@ -30,6 +31,23 @@ LastLook last_look(buffer::Buffer& b) {
   l.marker = buffer::read_marker(v);
   b.end_cpu_access(false);
   return l;
+}
+
+void LeavingWitness::leaving(buffer::Buffer& b) {
+  if (!checksum_) return;  // not read when shown (unmappable): nothing to compare with
+  const LastLook l = last_look(b);
+  if (l.checksum && *l.checksum != *checksum_) rewritten_++;
+  if (!frame_) return;  // a frame without a readable number: nothing to compare the marker with
+  frames_++;
+  const bool seen = l.marker && (*l.marker & 0xffffffffu) == *frame_;
+  if (seen) marker_seen_++;
+  ZC_TRACE(fmt::format("--verify, last look at frame {} before it leaves the screen: {}", *frame_,
+                       seen ? "the client's overwrite marker is there: this display reads the client's own memory"
+                            : "no overwrite marker for it: what the display shows is not the client's memory "
+                              "(or the client wrote none)"),
+           0);
+  checksum_.reset();
+  frame_.reset();
 }
 
 }  // namespace zc::output

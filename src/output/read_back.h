@@ -9,6 +9,11 @@
 #include "buffer/buffer.h"
 #include "output/output.h"
 
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
 namespace zc::output {
 
 // Fills p.checksum and p.decoded_frame from `shown`; leaves them unset (and
@@ -25,5 +30,41 @@ struct LastLook {
   std::optional<uint64_t> marker;
 };
 LastLook last_look(buffer::Buffer& leaving);
+
+// --verify's second read of a frame, as it leaves the screen, for every
+// output that scans buffers out (headless, kms):
+//  - What a display CRC would catch as tearing: the buffer leaving the
+//    screen must still hold the frame it was shown with (nothing may write
+//    a buffer the display reads, from presented to released).
+//  - The overwrite experiment (buffer/overwrite_marker.h, and the client's
+//    --overwrite-proof): a client may have written a marker naming this
+//    frame into the buffer it committed, after the frame was shown. Found
+//    here only if what the display shows IS the client's buffer. The
+//    client's write happens before it commits the frame that causes the
+//    flip that replaces it, so this read cannot run ahead of it (client.cpp,
+//    overwrite_after_shown, has the whole sequence).
+class LeavingWitness {
+ public:
+  // At the flip that shows a frame: what read_back() found in it.
+  void shown(const Presented& p) {
+    checksum_ = p.checksum;
+    frame_ = p.decoded_frame;
+  }
+  // At the flip that replaces it, before its buffer is released: `leaving`
+  // is the buffer the display read for that frame.
+  void leaving(buffer::Buffer& leaving);
+  std::vector<std::pair<std::string, uint64_t>> counters() const {
+    return {{"shown_buffer_rewritten", rewritten_},
+            {"overwrite_proof_frames", frames_},
+            {"overwrite_proof_marker_seen_frames", marker_seen_}};
+  }
+
+ private:
+  std::optional<uint64_t> checksum_;  // the frame on screen, when it was shown
+  std::optional<uint32_t> frame_;     // its frame number, read from its pixels
+  uint64_t rewritten_ = 0;
+  uint64_t frames_ = 0;       // outgoing frames looked at for the overwrite marker
+  uint64_t marker_seen_ = 0;  // ... and found to carry their own marker
+};
 
 }  // namespace zc::output

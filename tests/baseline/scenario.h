@@ -49,7 +49,9 @@ inline uint64_t proc_status_bytes(pid_t pid, const std::string& want) {
 
 // Descriptors of `pid` that are sockets (the listening socket, one per
 // connected client, one per socket-baseline stream), -1 if it is gone.
-inline int count_sockets_of(pid_t pid) {
+// How many of the process's descriptors link to a target starting with
+// `prefix` ("socket:", "/memfd:zcpipe-frame", ...), from /proc/PID/fd.
+inline int count_fds_of(pid_t pid, const std::string& prefix) {
   const std::string dir = "/proc/" + std::to_string(pid) + "/fd";
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr) return -1;
@@ -58,11 +60,12 @@ inline int count_sockets_of(pid_t pid) {
     if (e->d_name[0] == '.') continue;
     char target[PATH_MAX];
     const ssize_t len = ::readlinkat(::dirfd(d), e->d_name, target, sizeof target - 1);
-    if (len > 0 && std::string(target, static_cast<size_t>(len)).rfind("socket:", 0) == 0) ++n;
+    if (len > 0 && std::string(target, static_cast<size_t>(len)).rfind(prefix, 0) == 0) ++n;
   }
   ::closedir(d);
   return n;
 }
+inline int count_sockets_of(pid_t pid) { return count_fds_of(pid, "socket:"); }
 
 class Scenario {
  public:

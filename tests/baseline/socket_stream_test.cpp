@@ -264,7 +264,18 @@ TEST_F(BaselineSocketStream, FasterThanShownIsPacedNotAnError) {
   constexpr uint32_t kFast = 5;
   auto fast_client = stream_client();
   RawClient& fast = *fast_client;
+  // The window mapped last is on top. The fast client must be on top (its
+  // last frame then replaces nothing and must reach the screen), so the
+  // good one maps first: wait until the compositor has copied a good frame
+  // into a scanout buffer of its own (a memfd it allocates at that commit).
+  const int scanout_before = count_fds_of(sc.comp().pid(), "/memfd:zcpipe-frame");
   auto good = start_good();
+  const uint64_t deadline = zct::now_ns() + 20'000'000'000ull;
+  while (count_fds_of(sc.comp().pid(), "/memfd:zcpipe-frame") <= scanout_before && good->running() &&
+         zct::now_ns() < deadline)
+    std::this_thread::sleep_for(2ms);
+  ASSERT_GT(count_fds_of(sc.comp().pid(), "/memfd:zcpipe-frame"), scanout_before)
+      << "the good client's first frame never reached a scanout buffer";
 
   for (uint32_t k = 0; k < kFast; ++k) {
     fast.write_header(valid_header(kW, kH, k), kFrameBytes, static_cast<uint8_t>(k));

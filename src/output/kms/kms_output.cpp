@@ -316,7 +316,15 @@ void KmsOutput::on_flip(uint64_t time_ns, uint32_t sequence) {
   // Keep the display busy: commit the next frame before calling anyone.
   if (cur.withdrawn && flips_.queued() == nullptr) queue_blank();
   commit_queued();
-  if (cfg_.verify && tagged && cur.shown) read_back(*cur.shown, p);
+  if (cfg_.verify) {
+    // The outgoing frame first: the display's last look at it, the moment
+    // after this flip replaced it and before its buffer is released.
+    if (old && old->has_tag && old->shown) witness_.leaving(*old->shown);
+    if (tagged && cur.shown) {
+      read_back(*cur.shown, p);
+      witness_.shown(p);
+    }
+  }
 
   // ------------------------------------------------------------ release
   // The previous frame's buffers are free now: the flip that replaced it

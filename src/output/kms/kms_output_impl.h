@@ -25,6 +25,7 @@
 #include "output/kms/framebuffer.h"
 #include "output/kms/kms_output.h"
 #include "output/kms/pipeline.h"
+#include "output/read_back.h"
 
 namespace zc::output::kms {
 
@@ -118,6 +119,8 @@ class KmsOutput final : public Output {
   wl_event_source* retry_timer_ = nullptr;
   wl_event_source* vblank_timer_ = nullptr;
   wl_event_source* modeset_idle_ = nullptr;
+
+  LeavingWitness witness_;  // --verify: the last look at each frame as it leaves the screen
 
   // Shared with the framebuffers, which may outlive this output.
   std::shared_ptr<FramebufferCounters> fb_counters_ = std::make_shared<FramebufferCounters>();

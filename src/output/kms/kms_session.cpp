@@ -146,7 +146,7 @@ void KmsOutput::restore() {
 
 std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
   const CommitCounters& c = committer_->counters();
-  return {
+  std::vector<std::pair<std::string, uint64_t>> out = {
       {"kms_commits", n_.commits},
       {"kms_page_flips", n_.flips},
       {"kms_test_only", c.tests},
@@ -168,6 +168,9 @@ std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
       {"kms_fences_waited", n_.fences_waited},
       {"kms_out_fences", n_.out_fences},
   };
+  if (cfg_.verify)
+    for (auto& kv : witness_.counters()) out.push_back(std::move(kv));
+  return out;
 }
 
 }  // namespace kms

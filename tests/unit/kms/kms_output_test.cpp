@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "buffer/buffer.h"
+#include "buffer/overwrite_marker.h"
 #include "buffer/pattern.h"
 #include "common/format.h"
 #include "fake_drm.h"
@@ -320,6 +321,34 @@ TEST(KmsOutput, TestOnlyRejectionFallsBackToACopyWithItsReason) {
   ASSERT_TRUE(p.decoded_frame);
   EXPECT_EQ(*p.decoded_frame, 5u);
   EXPECT_EQ(h.counter("kms_test_only_rejected"), 1u);
+}
+
+// --verify's last look as a frame leaves the screen: the overwrite
+// experiment's witness on KMS. After frame 7 was shown, the "client" writes
+// its marker into frame 7's own buffer; when frame 8's flip replaces it, the
+// display's last look finds the marker only if the plane read the client's
+// buffer (direct scanout), never when it read a copy.
+TEST(KmsOutput, LastLookSeesTheClientsMarkerOnlyInADirectlyScannedOutBuffer) {
+  for (const bool copied : {false, true}) {
+    SCOPED_TRACE(copied ? "copied (TEST_ONLY refused)" : "direct");
+    Harness h(true, /*verify=*/true);
+    ASSERT_TRUE(h.out) << h.error;
+    if (copied) h.fake->reject_test_only = EINVAL;
+    auto a = make_buffer(64, 48, 7), b = make_buffer(64, 48, 8);
+    h.out->present(a, 1, true);
+    h.flip();
+    ASSERT_EQ(h.presented.at(1).direct, !copied);
+    auto px = a->map(true);
+    ASSERT_TRUE(px) << px.error().message();
+    ASSERT_TRUE(buffer::write_marker({px->data(), a->width(), a->height(), a->stride(), a->format()}, 7));
+    h.out->present(b, 2, true);
+    h.flip();
+    EXPECT_EQ(h.counter("overwrite_proof_frames"), 1u);
+    EXPECT_EQ(h.counter("overwrite_proof_marker_seen_frames"), copied ? 0u : 1u);
+    // Writing into a buffer on screen is what a display CRC would see as
+    // a rewrite; the copy on screen was left alone.
+    EXPECT_EQ(h.counter("shown_buffer_rewritten"), copied ? 0u : 1u);
+  }
 }
 
 TEST(KmsOutput, SharedMemoryIsNotImportedButCopied) {
