@@ -316,6 +316,20 @@ void surface_feedback_learned(Server::Impl& server, Surface& s, const output::Sc
   // The whole feedback again (format table, main_device, tranches, done):
   // the protocol makes each `done` replace everything the client knew. Its
   // first tranche, flagged SCANOUT, lists exactly the pairs the plane takes.
+  //
+  // The protocol: "Compositors can re-send the parameters when the current
+  // client buffer allocations are sub-optimal. Compositors should not
+  // re-send the parameters if re-allocating the buffers would not result in
+  // a more optimal configuration. In particular, compositors should avoid
+  // sending the exact same parameters multiple times in a row." The first
+  // two hold here (copied now, scanned out after a reallocation: the reasons
+  // are all fixable). The parameters are the ones this surface got first:
+  // Weston's per-surface feedback starts without a scanout tranche and adds
+  // one here; zcpipe shows one fullscreen surface, so its feedback names the
+  // plane from the start and a client that reads the first tranche is
+  // zero-copy from its first frame. What the resend adds is the news that
+  // this client's buffers are not what the plane takes; it is sent once per
+  // change of reasons, so never the same parameters repeatedly.
   // Resending walks the list without taking entries out of it.
   s.dmabuf_feedbacks.for_each([&server](wl_resource* fb) { send_feedback(server, fb); });
   server.counters.surface_feedback_resent++;
