@@ -585,7 +585,7 @@ std::string size_chart(const json& doc, const std::string& id, const std::string
   for (const auto& p : pts) {
     const double x = x_of(p["frame_bytes"].get<double>());
     s += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" class=\"grid\"/>"
-                     "<text x=\"{3:.1f}\" y=\"{4}\" class=\"tick\" transform=\"rotate(-90 {3:.1f} {4})\">{5}x{6}</text>",
+                     "<text x=\"{3:.1f}\" y=\"{4}\" class=\"tick sizelabel\" transform=\"rotate(-90 {3:.1f} {4})\">{5}x{6}</text>",
                      x, Chart::kTop, c.baseline(), x - 3, Chart::kTop + 2, p["width"].get<uint32_t>(), p["height"].get<uint32_t>());
   }
   std::vector<Legend> items;
@@ -748,7 +748,7 @@ td:first-child,th:first-child{text-align:left}.facts td{text-align:left}
 .step{stroke:#888}.stepbox{font-size:10.5px;line-height:1.25}.steptitle{font-weight:bold}.stepdetail{color:#333}
 .flow{stroke:#444;stroke-width:1.2}.ctitle{font-size:13px;font-weight:bold}.val{font-size:10px;text-anchor:middle}
 .glabel{font-size:12px;text-anchor:middle;fill:#222}.axis{stroke:#888}.grid{stroke:#eee}.unit,.legend{font-size:11px;fill:#555}
-.tick{font-size:10px;fill:#555;text-anchor:end}.xtick{text-anchor:middle}.warmup{fill:#f2f2f2}
+.tick{font-size:10px;fill:#555;text-anchor:end}.sizelabel{paint-order:stroke;stroke:#fff;stroke-width:3px}.xtick{text-anchor:middle}.warmup{fill:#f2f2f2}
 figcaption{font-size:.9em;font-weight:bold;margin:.2em 0 .3em}.chart figcaption{max-width:560px}
 figcaption small{font-weight:normal;color:#555}
 .why{color:#555;font-size:.9em;text-align:left}

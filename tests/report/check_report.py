@@ -30,7 +30,7 @@ import zlib
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 CHARTS = ["chart-copies", "chart-copy-bytes", "chart-syscalls", "chart-mode-switches", "chart-context-switches",
           "chart-cpu", "chart-fps", "chart-latency-series", "chart-latency-hist"]
-SIZES = ["640x360", "1280x720", "1920x1080"]
+SIZES = ["640x360", "1280x720", "1920x1080", "3840x2160"]
 SIZE_CHARTS = ["chart-size-cpu", "chart-size-bytes"]
 # Headers the copybench section must spell out, and the abbreviations of the
 # terminal table it must not show.
