@@ -381,9 +381,20 @@ def check_browser(html_path, out_dir):
     return True
 
 
+def check_bad_sizes(demo):
+    """An operator error in --sizes is one line naming the bad item, and a non-zero exit, before anything runs."""
+    for bad, needle in (("1280x720,12x4", "12x4"), ("640x360,640x360", "listed twice"), ("1280x", "1280x")):
+        r = subprocess.run([demo, "--sizes", bad, "--frames", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=30)
+        lines = r.stderr.strip().splitlines()
+        if r.returncode == 0 or len(lines) != 1 or needle not in lines[0]:
+            fail("--sizes %s: exit %d, stderr %r" % (bad, r.returncode, r.stderr))
+
+
 def main():
     demo = sys.argv[1]
     browser = "--browser" in sys.argv
+    check_bad_sizes(demo)
     out = tempfile.mkdtemp(prefix="zcpipe-report-test-")
     try:
         cmd = [demo, "--transport", "all", "--refresh", "0", "--frames", "12", "--size", "1280x720", "--quiet",
