@@ -23,7 +23,7 @@ namespace zc::buffer {
 class Allocator {
  public:
   virtual ~Allocator() = default;
-  // Allocates (and maps once, writable) a buffer. `modifiers`, when not empty,
+  // Allocates (and, when its layout is linear, maps once, writable) a buffer. `modifiers`, when not empty,
   // lists the layouts the consumer accepts (from linux-dmabuf feedback).
   virtual Result<std::unique_ptr<Buffer>> allocate(uint32_t width, uint32_t height,
                                                    uint32_t format,

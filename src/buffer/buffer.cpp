@@ -5,6 +5,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -16,7 +17,12 @@ std::string_view kind_name(Kind k) {
   return k == Kind::dmabuf ? "dma-buf" : "shared memory, not a DMA-BUF";
 }
 
-Buffer::Buffer(Dmabuf desc, Kind kind) : desc_(std::move(desc)), kind_(kind) {}
+namespace {
+std::atomic<uint64_t> next_serial{1};
+}  // namespace
+
+Buffer::Buffer(Dmabuf desc, Kind kind)
+    : desc_(std::move(desc)), kind_(kind), serial_(next_serial.fetch_add(1, std::memory_order_relaxed)) {}
 
 Buffer::~Buffer() {
   if (map_ != nullptr) ::munmap(map_, map_len_);

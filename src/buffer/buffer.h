@@ -29,6 +29,9 @@ class Buffer {
   Buffer& operator=(const Buffer&) = delete;
 
   const Dmabuf& desc() const { return desc_; }
+  // A number no other Buffer of this process gets, ever (unlike its
+  // address, which a later buffer may reuse): what per-buffer caches key on.
+  uint64_t serial() const { return serial_; }
   Kind kind() const { return kind_; }
   uint32_t width() const { return desc_.width; }
   uint32_t height() const { return desc_.height; }
@@ -49,6 +52,7 @@ class Buffer {
  private:
   Dmabuf desc_;
   Kind kind_;
+  uint64_t serial_;
   void* map_ = nullptr;
   size_t map_len_ = 0;
   bool map_writable_ = false;

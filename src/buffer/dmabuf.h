@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <span>
 #include <string>
 
 #include "common/result.h"
@@ -52,6 +53,10 @@ struct Dmabuf {
 
   // Bytes of plane 0 a reader touches: offset + stride * height.
   uint64_t plane0_extent() const;
+  // Whether the layout is one every reader understands: LINEAR, or no
+  // modifier (the implicit layout, linear on every device zcpipe meets).
+  // Anything else (tiled, compressed) only the device that made it can read.
+  bool linear() const;
   // The one validator of a buffer description, whoever built it: linux-dmabuf
   // import (server/dmabuf_params.cpp maps each fault to its protocol error)
   // and anything else that receives a Dmabuf. Checks every field: format
@@ -59,8 +64,30 @@ struct Dmabuf {
   // stride x height against overflow and the fd's real size (`size`, by
   // default lseek(SEEK_END); an fd that cannot be sized skips that check).
   // nullopt when valid.
+  // Plane count: the format's planes (one for XRGB8888, two for NV12), plus,
+  // with a tiled or compressed modifier, metadata planes up to 4 in all:
+  // Intel's CCS and AMD's DCC keep their compression state in planes of
+  // their own (I915_FORMAT_MOD_Y_TILED_CCS: XRGB8888 in 2 planes). How many
+  // a modifier adds only the kernel knows (it checks at AddFB2); their
+  // stride and size follow the modifier's rules, so only their fd and that
+  // the offset lies inside the buffer are checked here.
   std::optional<DmabufInvalid> validate(const FdSize& size = fd_size) const;
 };
+
+// One plane of a buffer object a driver allocated (gbm_bo_get_handle_for_plane,
+// gbm_bo_get_offset, gbm_bo_get_stride_for_plane).
+struct PlaneSource {
+  uint32_t handle = 0;  // GEM handle on the allocating device
+  uint32_t offset = 0;
+  uint32_t stride = 0;
+};
+// Fills d.planes / d.num_planes from `planes`: one fd per plane, exported
+// (`export_handle`, e.g. drmPrimeHandleToFD) once per distinct GEM handle
+// and duplicated for the planes that share it — a compressed buffer keeps
+// its metadata plane in the same object as its pixels, and the kernel would
+// hand back the same dma-buf anyway. On error d's planes are empty again.
+Result<void> set_planes(Dmabuf& d, std::span<const PlaneSource> planes,
+                        const std::function<Result<UniqueFd>(uint32_t handle)>& export_handle);
 
 }  // namespace zc::buffer
 

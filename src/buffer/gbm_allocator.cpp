@@ -8,6 +8,8 @@
 #include <xf86drm.h>
 
 #include <algorithm>
+#include <array>
+#include <span>
 
 #include "buffer/allocator.h"
 #include "buffer/drm_node.h"
@@ -54,9 +56,19 @@ class GbmAllocator final : public Allocator {
                                                               DRM_FORMAT_MOD_LINEAR) != explicit_mods.end();
     gbm_bo* bo = nullptr;
     if (!explicit_mods.empty()) {
+      // GBM picks one of the modifiers (the driver's favourite: on Intel and
+      // AMD a tiled or compressed one, which the GPU renders fastest and the
+      // display reads with least memory bandwidth).
+#if ZCPIPE_HAVE_GBM_MODIFIERS2
       bo = gbm_bo_create_with_modifiers2(device_->dev, width, height, format, explicit_mods.data(),
                                          static_cast<unsigned>(explicit_mods.size()),
                                          GBM_BO_USE_SCANOUT | GBM_BO_USE_RENDERING);
+#endif
+      // The first API (Mesa before 21.3, or a driver refusing usage flags
+      // together with modifiers): the same, with SCANOUT|RENDERING implied.
+      if (bo == nullptr)
+        bo = gbm_bo_create_with_modifiers(device_->dev, width, height, format, explicit_mods.data(),
+                                          static_cast<unsigned>(explicit_mods.size()));
     }
     // Drivers without modifier support (Mesa's kms_swrast among them) refuse
     // the call above. The fallback makes a LINEAR buffer without a modifier,
@@ -81,21 +93,36 @@ class GbmAllocator final : public Allocator {
     // linear: say LINEAR when the consumer asked for LINEAR, and keep "no
     // modifier" when it asked for none (it may accept only that).
     if (d.modifier == DRM_FORMAT_MOD_INVALID && !explicit_mods.empty()) d.modifier = DRM_FORMAT_MOD_LINEAR;
-    d.num_planes = 1;
-    d.planes[0].offset = gbm_bo_get_offset(bo, 0);
-    d.planes[0].stride = gbm_bo_get_stride_for_plane(bo, 0);
+    // Every plane: a compressed layout adds metadata planes to the format's
+    // own (Intel CCS, AMD DCC), and a reader given only the first would see
+    // garbage. Each has its own offset and stride, often in the same object.
+    const int count = gbm_bo_get_plane_count(bo);
+    std::array<PlaneSource, kMaxPlanes> src{};
+    for (int i = 0; i < count && i < static_cast<int>(kMaxPlanes); ++i)
+      src[static_cast<size_t>(i)] = PlaneSource{gbm_bo_get_handle_for_plane(bo, i).u32, gbm_bo_get_offset(bo, i),
+                                                gbm_bo_get_stride_for_plane(bo, i)};
     // Pitfall: gbm_bo_get_fd() in Mesa 22.3 exports an O_RDONLY dma-buf, and the
     // first export fixes the mode for all later ones, so mmap(PROT_WRITE) would
-    // fail with EACCES. Export the GEM handle ourselves, read-write, first.
-    int fd = -1;
-    if (drmPrimeHandleToFD(device_->fd.get(), gbm_bo_get_handle(bo).u32, DRM_CLOEXEC | DRM_RDWR, &fd) != 0) {
-      const int err = errno;
+    // fail with EACCES. Export the GEM handles ourselves, read-write, first.
+    const int drm_fd = device_->fd.get();
+    auto planes = set_planes(d, std::span<const PlaneSource>(src.data(), count > 0 ? static_cast<size_t>(count) : 0),
+                             [drm_fd](uint32_t handle) -> Result<UniqueFd> {
+                               int fd = -1;
+                               if (drmPrimeHandleToFD(drm_fd, handle, DRM_CLOEXEC | DRM_RDWR, &fd) != 0)
+                                 return Error::from_errno("drmPrimeHandleToFD(DRM_RDWR)");
+                               return UniqueFd{fd};
+                             });
+    if (!planes) {
       gbm_bo_destroy(bo);
-      return Error{err, "drmPrimeHandleToFD(DRM_RDWR)"};
+      return planes.error();
     }
-    d.planes[0].fd = UniqueFd{fd};
+    const bool linear = d.linear();
     auto buf = std::make_unique<GbmBuffer>(std::move(d), device_, bo);
-    if (auto m = buf->map(true); !m) return m.error();
+    // Mapped once, for a renderer that writes with the CPU (which gets
+    // LINEAR buffers only). A tiled or compressed buffer is not mapped: only
+    // the GPU can draw it, and a CPU view of it would be meaningless.
+    if (linear)
+      if (auto m = buf->map(true); !m) return m.error();
     return std::unique_ptr<Buffer>(std::move(buf));
   }
   std::string name() const override { return "gbm"; }

@@ -304,6 +304,7 @@ Result<std::unique_ptr<Client>> Client::create(const ClientConfig& config, stats
 
   if (auto r = c->setup_window(); !r) return r.error();
   const Renderer& renderer = *c->renderer;
+  c->renderer->forget_buffers();  // nothing kept for a ring that is replaced
   if (auto r = c->transport->allocate_ring(
           c->surface, [&renderer](const std::vector<uint64_t>& accepted) { return renderer.choose_modifiers(accepted); });
       !r)

@@ -15,6 +15,7 @@
 #include <map>
 
 #include "buffer/pattern.h"
+#include "client/buffer_cache.h"
 #include "common/format.h"
 #include "common/unique_fd.h"
 #include "stats/trace.h"
@@ -117,9 +118,11 @@ class GlRenderer final : public Renderer {
     if (mode_ != Render::full) return std::optional<uint64_t>{};
     return std::optional<uint64_t>{buffer::pattern_checksum(b.width(), b.height(), b.format(), n)};
   }
+  void forget_buffers() override { targets_.forget_all(); }
 
  private:
   Result<Target*> target(const buffer::Buffer& b);
+  void free_target(Target& t);
   Result<void> make_program();
 
   Render mode_;
@@ -135,19 +138,26 @@ class GlRenderer final : public Renderer {
   PFNEGLDESTROYIMAGEKHRPROC destroy_image_ = nullptr;
   PFNGLEGLIMAGETARGETRENDERBUFFERSTORAGEOESPROC image_target_renderbuffer_ = nullptr;
   PFNEGLQUERYDMABUFMODIFIERSEXTPROC query_modifiers_ = nullptr;
-  // By buffer: the ring is allocated once and outlives no renderer frame, so
-  // a buffer's address names it for the renderer's life.
-  std::map<const buffer::Buffer*, Target> targets_;
+  // By buffer (client/buffer_cache.h: keyed by serial, not address, and
+  // dropped when the ring is reallocated). Freed while the context is
+  // current (the destructor, forget_buffers()).
+  PerBuffer<Target> targets_{[this](Target& t) { free_target(t); }};
 };
+
+void GlRenderer::free_target(Target& t) {
+  if (context_ == EGL_NO_CONTEXT) return;  // nothing was made without one
+  glDeleteFramebuffers(1, &t.framebuffer);
+  glDeleteRenderbuffers(1, &t.renderbuffer);
+  // The EGLImage holds a reference to the dma-buf: only now can the buffer's
+  // memory really go.
+  if (t.image != EGL_NO_IMAGE_KHR) destroy_image_(display_, t.image);
+  t = Target{};
+}
 
 GlRenderer::~GlRenderer() {
   if (display_ != EGL_NO_DISPLAY) {
     if (context_ != EGL_NO_CONTEXT) {
-      for (auto& [b, t] : targets_) {
-        glDeleteFramebuffers(1, &t.framebuffer);
-        glDeleteRenderbuffers(1, &t.renderbuffer);
-        if (t.image != EGL_NO_IMAGE_KHR) destroy_image_(display_, t.image);
-      }
+      targets_.forget_all();
       if (program_ != 0) glDeleteProgram(program_);
       eglMakeCurrent(display_, EGL_NO_SURFACE, EGL_NO_SURFACE, EGL_NO_CONTEXT);
       eglDestroyContext(display_, context_);
@@ -288,7 +298,7 @@ Result<std::vector<uint64_t>> GlRenderer::choose_modifiers(const std::vector<uin
 }
 
 Result<Target*> GlRenderer::target(const buffer::Buffer& b) {
-  if (auto it = targets_.find(&b); it != targets_.end()) return &it->second;
+  if (Target* t = targets_.find(b)) return t;
   const auto fmt_gl = gl_format(b.format());
   if (!fmt_gl)
     return Error{ENOTSUP, fmt::format("the gl renderer draws XRGB8888, ARGB8888, XBGR8888 or ABGR8888, not {}",
@@ -343,7 +353,7 @@ Result<Target*> GlRenderer::target(const buffer::Buffer& b) {
   glBindFramebuffer(GL_FRAMEBUFFER, t.framebuffer);
   glFramebufferRenderbuffer(GL_FRAMEBUFFER, GL_COLOR_ATTACHMENT0, GL_RENDERBUFFER, t.renderbuffer);
   const GLenum status = glCheckFramebufferStatus(GL_FRAMEBUFFER);
-  Target* stored = &targets_.emplace(&b, t).first->second;  // the destructor frees it, complete or not
+  Target* stored = &targets_.add(b, t);  // freed with the others, complete or not
   if (status != GL_FRAMEBUFFER_COMPLETE)
     return Error{EINVAL, fmt::format("a framebuffer on the {} dma-buf is incomplete (status 0x{:x}): {} cannot draw into it",
                                      format_name(d.format), status, driver_)};
@@ -399,6 +409,13 @@ Result<void> GlRenderer::render(buffer::Buffer& b, uint64_t n) {
   glDisable(GL_SCISSOR_TEST);
   // Every pixel is in the dma-buf before the compositor hears of the frame:
   // the compositor (or the display) reads it as soon as the commit arrives.
+  // A hardware driver would let glFlush() do: it attaches a fence to the
+  // dma-buf (implicit sync), and the compositor hands that fence to the
+  // display as IN_FENCE_FD (docs/fences.md). Software rendering (llvmpipe
+  // on kms_swrast, what the VM's plain device runs) draws with CPU threads
+  // and attaches no kernel fence at all: only glFinish() makes its frame
+  // safe to scan out. So this client waits, and the compositor's fences
+  // are already signalled when it exports them.
   glFinish();
   if (const GLenum err = glGetError(); err != GL_NO_ERROR)
     return Error{EIO, fmt::format("GL error 0x{:x} drawing frame {} ({})", err, n, driver_)};

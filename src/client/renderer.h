@@ -48,6 +48,9 @@ class Renderer {
   // compositor to compare with what it showed; nullopt when it is not known
   // (a GL renderer drawing only the header rows leaves the rest undefined).
   virtual Result<std::optional<uint64_t>> checksum(buffer::Buffer& b, uint64_t frame) = 0;
+  // The ring is about to be (re)allocated: drop whatever was kept per
+  // buffer (the GL renderer's EGLImages), as those buffers are going away.
+  virtual void forget_buffers() {}
 };
 
 // --renderer: who draws the frames.

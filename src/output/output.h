@@ -34,6 +34,16 @@ struct Mode {
   uint32_t refresh_mhz = 0;  // 0 = unpaced (no fixed refresh)
 };
 
+// A frame's render fence on its way to the screen (kms/fence.h,
+// docs/fences.md): KMS, dma-bufs scanned out directly.
+struct FenceTimes {
+  bool attached = false;         // IN_FENCE_FD (true) or waited for in the event loop (false)
+  uint64_t signal_after_ns = 0;  // commit -> render fence signalled (0: before the commit)
+  uint64_t wait_ns = 0;          // how long the commit was held back waiting for it
+  uint64_t flip_after_ns = 0;    // commit -> on screen
+  bool out_fence = false;        // OUT_FENCE_PTR returned a sync_file, signalled by the flip
+};
+
 struct Presented {
   uint64_t time_ns = 0;       // CLOCK_MONOTONIC
   uint64_t seq = 0;           // vblank / flip counter (MSC)
@@ -49,6 +59,7 @@ struct Presented {
   // of its own first), with every reason the direct path was blocked.
   bool direct = true;
   ScanoutReasons reasons;
+  std::optional<FenceTimes> fence;  // KMS, direct dma-buf frames
 };
 
 struct Callbacks {

@@ -143,6 +143,7 @@ struct FrameNotes {
     kDiscarded = 1u << 6,      // never shown
     kFeedback = 1u << 7,       // client: refresh_ns, presentation_flags are set
     kOutputCopy = 1u << 8,     // compositor: the output copied output_copy_bytes
+    kFence = 1u << 9,          // compositor (KMS, direct dma-buf): the fence_* fields are set
   };
   uint32_t has = 0;
   uint64_t ready_ns = 0, commit_ns = 0, surface_commit = 0;
@@ -155,6 +156,12 @@ struct FrameNotes {
   uint32_t scanout_reasons = 0;     // bitmask, named at exit (FrameLedger::set_reason_names)
   const char* buffer_kind = nullptr;  // string literal, e.g. "dma-buf", "wl_shm"
   uint64_t output_copy_bytes = 0;
+  // The render fence on KMS (output/kms/fence.h, docs/fences.md).
+  bool fence_attached = false;  // IN_FENCE_FD (true), or the output waited in its loop (false)
+  bool out_fence = false;       // OUT_FENCE_PTR returned a sync_file, signalled by the flip
+  uint64_t fence_signal_ns = 0; // commit -> render fence signalled (0: before the commit)
+  uint64_t fence_wait_ns = 0;   // the commit held back until it signalled
+  uint64_t flip_ns = 0;         // commit -> on screen
 
   bool is(Bit b) const { return (has & b) != 0; }
   void set_ready(uint64_t ns) { ready_ns = ns; has |= kReadyNs; }
@@ -175,6 +182,14 @@ struct FrameNotes {
   }
   void set_discarded() { has |= kDiscarded; }
   void set_output_copy(uint64_t bytes) { output_copy_bytes = bytes; has |= kOutputCopy; }
+  void set_fence(bool attached, uint64_t signal_ns, uint64_t wait_ns, uint64_t flip, bool out) {
+    fence_attached = attached;
+    fence_signal_ns = signal_ns;
+    fence_wait_ns = wait_ns;
+    flip_ns = flip;
+    out_fence = out;
+    has |= kFence;
+  }
 };
 
 // One frame in one process. Trivially copyable, fixed size: the ring holds

@@ -42,7 +42,8 @@ const std::vector<std::string>& record_keys() {
       // what the apps learned about the frame (FrameNotes)
       "ready_ns", "commit_ns", "surface_commit", "checksum", "shown_frame", "presented", "presented_ns", "msc",
       "zero_copy", "latency_us", "ready_latency_us", "refresh_ns", "presentation_flags", "discarded", "scanout",
-      "scanout_reason", "scanout_reasons", "buffer_kind", "output_copy_bytes", "trace"};
+      "scanout_reason", "scanout_reasons", "buffer_kind", "output_copy_bytes", "fence_attached", "fence_signal_us",
+      "fence_wait_us", "flip_us", "out_fence", "trace"};
   return keys;
 }
 
@@ -115,6 +116,13 @@ json to_json(const FrameLedger& l, const FrameRecord& r) {
   }
   if (n.buffer_kind != nullptr) j["buffer_kind"] = n.buffer_kind;
   if (n.is(B::kOutputCopy)) j["output_copy_bytes"] = n.output_copy_bytes;
+  if (n.is(B::kFence)) {
+    j["fence_attached"] = n.fence_attached;
+    j["fence_signal_us"] = latency_us(0, n.fence_signal_ns);
+    j["fence_wait_us"] = latency_us(0, n.fence_wait_ns);
+    j["flip_us"] = latency_us(0, n.flip_ns);
+    j["out_fence"] = n.out_fence;
+  }
   if (r.frame == l.trace_frame()) j["trace"] = trace_events_json();
   return j;
 }

@@ -118,7 +118,12 @@ class DmabufTransport final : public BufferRingTransport {
   wl_buffer* make_wl_buffer(const buffer::Buffer& b) override {
     const buffer::Dmabuf& d = b.desc();
     // Describe the buffer: one add() per plane with its fd; the fd is
-    // duplicated into the compositor by the kernel (SCM_RIGHTS).
+    // duplicated into the compositor by the kernel (SCM_RIGHTS). Every
+    // plane, not only the format's: a compressed layout (Intel CCS, AMD
+    // DCC) keeps its compression metadata in planes of its own, often in
+    // the same dma-buf at another offset, and a compositor given only the
+    // pixels' plane could not show them. The modifier (split in 32-bit
+    // halves, as Wayland has no 64-bit integers) is the same for each.
     zwp_linux_buffer_params_v1* params = zwp_linux_dmabuf_v1_create_params(dmabuf_);
     for (uint32_t p = 0; p < d.num_planes; ++p)
       zwp_linux_buffer_params_v1_add(params, d.planes[p].fd.get(), p, d.planes[p].offset, d.planes[p].stride,

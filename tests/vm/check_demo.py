@@ -2,7 +2,7 @@
 """A vm check: run zcpipe-demo on the guest's real DRM device and assert on its JSON.
 
 usage: check_demo.py DEMO [--allocator NAME] [--buffer-kind KIND] [--output NAME] [--scanout-copy REASON_NAME]
-                     [--overwrite-proof yes] [--hops N] -- DEMO-ARGS...
+                     [--overwrite-proof yes] [--hops N] [--fences yes] -- DEMO-ARGS...
 
 Asserts, for every run in the demo's --json:
   * the demo exited 0 and checks.passed (every frame presented, checksums verified, ...)
@@ -14,6 +14,8 @@ Asserts, for every run in the demo's --json:
     as predicted: the client's marker seen in every looked-at dmabuf frame
     (the display read the client's own memory), in none of shm's or socket's
   * --hops N: the run crossed N compositors, with the copies per hop as designed
+  * --fences yes (kms): every dmabuf frame scanned out directly carried the
+    buffer's fence into the commit (IN_FENCE_FD) or was waited for in the loop
 """
 import json
 import os
@@ -70,6 +72,13 @@ def main():
                 failures.append(f"dmabuf: marker seen in only {p['marker_seen_frames']} of {p['frames']} frames")
             elif t != "dmabuf" and p["marker_seen_frames"] != 0:
                 failures.append(f"{t}: the marker was seen in a copy: {p}")
+        if "fences" in want and t == "dmabuf":
+            oc = run.get("output_counters", {})
+            fenced = oc.get("kms_fences_attached", 0) + oc.get("kms_fences_waited", 0)
+            print(f"dmabuf: fences: {oc.get('kms_fences_attached')} attached as IN_FENCE_FD, "
+                  f"{oc.get('kms_fences_waited')} waited for in the loop, {oc.get('kms_out_fences')} OUT_FENCE_PTR")
+            if fenced < run["frames_zero_copy"] or run["frames_zero_copy"] == 0:
+                failures.append(f"dmabuf: {fenced} fenced commits for {run['frames_zero_copy']} zero-copy frames")
         if "hops" in want:
             if run.get("hops") != int(want["hops"]):
                 failures.append(f"{t}: {run.get('hops')} hops, expected {want['hops']}")

@@ -9,6 +9,9 @@
 #include <fmt/core.h>
 #include <xf86drmMode.h>
 
+#include <unistd.h>
+
+#include <cstdint>
 #include <optional>
 
 #include "output/kms/atomic.h"
@@ -59,17 +62,42 @@ class AtomicCommitter final : public Committer {
 
   void forget_tests() override { last_ok_.reset(); }
 
-  Result<Completion> page_flip(const Framebuffer& fb, bool modeset, uint64_t user_data) override {
+  bool takes_in_fences() const override { return plane_.has(PlaneProp::in_fence_fd); }
+
+  Result<Completion> page_flip(const Framebuffer& fb, bool modeset, uint64_t user_data,
+                               CommitFences* fences) override {
     AtomicRequest req(drm_);
     build(req, fb.id(), modeset);
+    // Explicit fences (fence.h). IN_FENCE_FD: the plane switches to this
+    // buffer only once the fence has signalled (the GPU finished drawing
+    // it); the kernel takes its own reference to the fence during the
+    // ioctl, so the descriptor stays ours. OUT_FENCE_PTR: the address of an
+    // int where the kernel writes a new sync_file's descriptor, which
+    // signals when this commit's frame is on screen (at the same moment as
+    // the page-flip event). Neither goes into a TEST_ONLY request: a test
+    // asks about the buffer, not about when it is ready.
+    int32_t out_fence = -1;
+    if (fences != nullptr) {
+      fences->in_fence_attached = false;
+      if (fences->in_fence_fd >= 0 && takes_in_fences()) {
+        req.add(plane_, PlaneProp::in_fence_fd, static_cast<uint64_t>(fences->in_fence_fd));
+        fences->in_fence_attached = true;
+      }
+      if (fences->want_out_fence && crtc_.has(CrtcProp::out_fence_ptr))
+        req.add(crtc_, CrtcProp::out_fence_ptr, reinterpret_cast<uintptr_t>(&out_fence));
+    }
     // NONBLOCK: return at once; PAGE_FLIP_EVENT: tell us when it is on screen.
     uint32_t flags = DRM_MODE_ATOMIC_NONBLOCK | DRM_MODE_PAGE_FLIP_EVENT;
     if (modeset) flags |= DRM_MODE_ATOMIC_ALLOW_MODESET;
     if (auto r = req.commit(flags, user_data); !r) {
       // Refused although it passed a test: the test's answer no longer holds.
       if (r.error().code != EBUSY) last_ok_.reset();
+      // A refused commit installs no out-fence (the kernel writes -1 back).
+      if (fences != nullptr) fences->in_fence_attached = false;
+      if (out_fence >= 0) ::close(out_fence);
       return errno_error(r.error());
     }
+    if (fences != nullptr && out_fence >= 0) fences->out_fence = UniqueFd{out_fence};
     return Completion::event;
   }
 

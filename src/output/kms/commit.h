@@ -21,6 +21,7 @@
 #include <memory>
 
 #include "common/result.h"
+#include "common/unique_fd.h"
 #include "output/kms/drm.h"
 #include "output/kms/framebuffer.h"
 
@@ -40,6 +41,19 @@ enum class Completion {
   done_now,  // the call was synchronous (legacy modeset): on screen already
 };
 
+// The fences of one flip (fence.h explains them).
+struct CommitFences {
+  // The render fence (a sync_file) for the plane's IN_FENCE_FD; -1 = none.
+  // Borrowed: the kernel takes its own reference during the call, the
+  // caller closes its descriptor whenever it likes.
+  int in_fence_fd = -1;
+  bool in_fence_attached = false;  // set by page_flip: it went into the commit
+  // Ask for the CRTC's OUT_FENCE_PTR: a sync_file that signals when the
+  // frame is on screen. Filled by page_flip when the commit returned one.
+  bool want_out_fence = false;
+  UniqueFd out_fence;
+};
+
 struct CommitCounters {
   uint64_t tests = 0;           // TEST_ONLY commits sent to the kernel
   uint64_t tests_skipped = 0;   // answered from the last successful test
@@ -56,7 +70,14 @@ class Committer {
   virtual Result<void> test(const Framebuffer& fb, bool modeset) = 0;
   // Shows `fb` at the next refresh, without blocking. Error codes are
   // errno values: EBUSY means a commit is still in flight (try again).
-  virtual Result<Completion> page_flip(const Framebuffer& fb, bool modeset, uint64_t user_data) = 0;
+  // `fences`, when given: the render fence to wait for, and whether to ask
+  // for an out-fence (used only when takes_in_fences()).
+  virtual Result<Completion> page_flip(const Framebuffer& fb, bool modeset, uint64_t user_data,
+                                       CommitFences* fences = nullptr) = 0;
+  // Whether page_flip() hands a render fence to the kernel (atomic, with
+  // the plane's IN_FENCE_FD). If not, the caller must wait for the fence
+  // before committing: a legacy page flip cannot carry one.
+  virtual bool takes_in_fences() const { return false; }
   // A blocking full modeset showing `fb`: puts the display back after
   // another session (VT switch) changed it.
   virtual Result<void> modeset(const Framebuffer& fb) = 0;

@@ -54,6 +54,12 @@ void KmsOutput::present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bo
       f.shown = buffer;
       f.direct = true;
       n_.direct++;
+      // The GPU may still be drawing it: take its fence now, before anyone
+      // else could queue more work on the buffer (fence.h).
+      if (auto fence = FrameFence::take(cfg_.export_fence, buffer->desc().planes[0].fd.get(), monotonic_ns()))
+        f.fence = std::move(fence.value());
+      else
+        log::debug("kms: tag {}: no fence to wait for: {}", tag, fence.error().message());
     }
   }
   // Or a copy the plane can read.
@@ -186,6 +192,12 @@ void KmsOutput::sweep() {
 void KmsOutput::commit_queued() {
   if (!flips_.ready() || paused_ || modeset_idle_ != nullptr) return;
   Frame& f = *flips_.queued();
+  // A buffer the GPU may still be drawing: either the commit carries its
+  // fence (IN_FENCE_FD), or the loop waits for it, without blocking, and
+  // calls back here once it signalled (fence.h).
+  if (f.fence && !f.fence->ready_to_commit(committer_->takes_in_fences(), loop_, &on_fence_readable, this,
+                                           monotonic_ns()))
+    return;
   auto r = commit(f);
   if (!r && r.error().code != EBUSY && f.direct && f.has_tag) {
     // The kernel refused at commit time what looked fine (legacy has no
@@ -193,6 +205,7 @@ void KmsOutput::commit_queued() {
     n_.commit_failures++;
     f.fb.reset();
     f.shown.reset();
+    f.fence.reset();  // the copy reads the buffer through the CPU (DMA_BUF_IOCTL_SYNC waits)
     log::debug("kms: tag {}: commit refused ({}): copying", f.tag, r.error().message());
     if (copy(f, ScanoutReason::commit_failed)) r = commit(f);
   }
@@ -215,10 +228,17 @@ void KmsOutput::commit_queued() {
   flips_.committed();
 }
 
-Result<void> KmsOutput::commit(const Frame& f) {
+Result<void> KmsOutput::commit(Frame& f) {
   const uint64_t serial = serial_ + 1;
-  auto r = committer_->page_flip(*f.fb, needs_modeset_, serial);
+  CommitFences fences;
+  if (f.fence) {
+    fences.in_fence_fd = f.fence->is_sync_file() ? f.fence->fd() : -1;
+    fences.want_out_fence = true;
+  }
+  const uint64_t now = monotonic_ns();
+  auto r = committer_->page_flip(*f.fb, needs_modeset_, serial, &fences);
   if (!r) return r.error();
+  if (f.fence) f.fence->committed(fences.in_fence_attached, now, std::move(fences.out_fence));
   // A legacy modeset is blocking and sends no event: the frame is on screen
   // already. Its completion is reported from an idle callback, so that
   // present() never calls back into the server re-entrantly.
@@ -230,6 +250,15 @@ Result<void> KmsOutput::commit(const Frame& f) {
 
 int KmsOutput::on_retry_timer(void* data) {
   static_cast<KmsOutput*>(data)->commit_queued();
+  return 0;
+}
+
+// The queued frame's fence signalled (only the queued frame waits: one
+// replaced meanwhile took its watch with it).
+int KmsOutput::on_fence_readable(int, uint32_t, void* data) {
+  auto* self = static_cast<KmsOutput*>(data);
+  if (Frame* q = self->flips_.queued(); q != nullptr && q->fence) q->fence->signalled(monotonic_ns());
+  self->commit_queued();
   return 0;
 }
 
@@ -276,6 +305,12 @@ void KmsOutput::on_flip(uint64_t time_ns, uint32_t sequence) {
   p.zero_copy = cur.client_owned && cur.direct;
   p.direct = cur.direct;
   p.reasons = cur.reasons;
+  if (cur.fence) {
+    p.fence = cur.fence->flipped(time_ns);  // and its descriptors close
+    cur.fence.reset();
+    (p.fence->attached ? n_.fences_attached : n_.fences_waited)++;
+    if (p.fence->out_fence) n_.out_fences++;
+  }
   const bool tagged = cur.has_tag;
   const uint64_t tag = cur.tag;
   // Keep the display busy: commit the next frame before calling anyone.

@@ -19,6 +19,7 @@
 #include <memory>
 #include <string>
 
+#include "buffer/sync_file.h"
 #include "common/result.h"
 #include "output/kms/device.h"
 #include "output/kms/modes.h"
@@ -31,6 +32,9 @@ struct KmsConfig {
   std::string mode;    // "" = the connector's preferred mode; "WxH" or "WxH@Hz"
   bool atomic = true;  // false: legacy drmModeSetCrtc + drmModePageFlip
   bool verify = false; // checksum what was shown, after each flip
+  // How a dma-buf's render fence becomes a sync_file (empty: the kernel's
+  // DMA_BUF_IOCTL_EXPORT_SYNC_FILE). The unit tests hand out fds they control.
+  buffer::SyncFileExporter export_fence;
 };
 
 Result<std::unique_ptr<Output>> create_kms(wl_event_loop* loop, const KmsConfig& config);

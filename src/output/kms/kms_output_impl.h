@@ -20,6 +20,7 @@
 #include "output/kms/copy.h"
 #include "output/kms/device.h"
 #include "output/kms/dumb.h"
+#include "output/kms/fence.h"
 #include "output/kms/flip_queue.h"
 #include "output/kms/framebuffer.h"
 #include "output/kms/kms_output.h"
@@ -65,6 +66,7 @@ class KmsOutput final : public Output {
     bool direct = false;
     ScanoutReasons reasons;  // why it was copied
     bool withdrawn = false;  // its surface is gone: blank the screen after it
+    std::optional<FrameFence> fence;  // a direct dma-buf's render fence (fence.h)
   };
   struct Cached {
     std::weak_ptr<buffer::Buffer> buffer;  // expired = the wl_buffer is gone
@@ -79,7 +81,7 @@ class KmsOutput final : public Output {
   Result<void> lease_copy_target(Frame& f);
   void discard(Frame f);
   void commit_queued();
-  Result<void> commit(const Frame& f);
+  Result<void> commit(Frame& f);
   void on_flip(uint64_t time_ns, uint32_t sequence);
   bool queue_blank();
   void sweep();
@@ -90,6 +92,7 @@ class KmsOutput final : public Output {
 
   static int on_drm_readable(int fd, uint32_t mask, void* data);
   static int on_retry_timer(void* data);
+  static int on_fence_readable(int fd, uint32_t mask, void* data);
   static int on_vblank_timer(void* data);
   static void on_modeset_done(void* data);
 
@@ -125,6 +128,7 @@ class KmsOutput final : public Output {
     uint64_t commits = 0, flips = 0, ebusy = 0, commit_failures = 0;
     uint64_t direct = 0, copied = 0, discarded = 0, blanked = 0;
     uint64_t refused = 0;  // could not be copied either (modifier_not_linear)
+    uint64_t fences_attached = 0, fences_waited = 0, out_fences = 0;  // render fences (fence.h)
   } n_;
 };
 

@@ -32,6 +32,7 @@ Result<void> KmsOutput::init() {
     else log::info("kms: {}: using legacy modesetting", c.error().message());
   }
   if (!committer_) committer_ = make_legacy_committer(dev_->drm_ptr(), target);
+  if (!cfg_.export_fence) cfg_.export_fence = buffer::export_sync_file;
   formats_ = kms::scanout_formats(drm_, pipe_);
   importable_ = kms::importable_formats(formats_, pipe_.plane_formats, caps.addfb2_modifiers);
 
@@ -163,6 +164,9 @@ std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
       {"kms_fbs_live", fb_counters_->created - fb_counters_->removed},
       {"kms_gem_handles_opened", fb_counters_->gem_handles_opened},
       {"kms_gem_handles_closed", fb_counters_->gem_handles_closed},
+      {"kms_fences_attached", n_.fences_attached},
+      {"kms_fences_waited", n_.fences_waited},
+      {"kms_out_fences", n_.out_fences},
   };
   if (cfg_.verify)
     for (auto& kv : witness_.counters()) out.push_back(std::move(kv));

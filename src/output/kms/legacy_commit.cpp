@@ -21,7 +21,10 @@ class LegacyCommitter final : public Committer {
 
   Result<void> test(const Framebuffer&, bool) override { return {}; }
 
-  Result<Completion> page_flip(const Framebuffer& fb, bool modeset, uint64_t user_data) override {
+  // No fences here: drmModePageFlip has no IN_FENCE_FD (the output waits
+  // for the fence before calling it) and no OUT_FENCE_PTR (the flip event
+  // alone says when the frame is on screen).
+  Result<Completion> page_flip(const Framebuffer& fb, bool modeset, uint64_t user_data, CommitFences*) override {
     if (modeset) {
       if (auto r = this->modeset(fb); !r) return r.error();
       return Completion::done_now;

@@ -11,10 +11,11 @@ namespace zc::output::kms {
 namespace {
 
 constexpr std::array<const char*, prop_count<ConnectorProp>()> kConnectorNames = {"CRTC_ID"};
-constexpr std::array<const char*, prop_count<CrtcProp>()> kCrtcNames = {"MODE_ID", "ACTIVE"};
+constexpr std::array<const char*, prop_count<CrtcProp>()> kCrtcNames = {"MODE_ID", "ACTIVE", "OUT_FENCE_PTR"};
 constexpr std::array<const char*, prop_count<PlaneProp>()> kPlaneNames = {
     "type",   "FB_ID",  "CRTC_ID", "SRC_X",  "SRC_Y",  "SRC_W",
-    "SRC_H",  "CRTC_X", "CRTC_Y",  "CRTC_W", "CRTC_H", "IN_FORMATS"};
+    "SRC_H",  "CRTC_X", "CRTC_Y",  "CRTC_W", "CRTC_H", "IN_FORMATS",
+    "IN_FENCE_FD"};
 
 template <typename E, size_t N>
 Result<PropertyTable<E>> resolve(Drm& drm, uint32_t object, uint32_t type, const std::array<const char*, N>& names,
@@ -76,7 +77,9 @@ std::string missing_for_atomic(const PropertyTable<ConnectorProp>& c, const Prop
     if (!crtc.has(p)) return fmt::format("CRTC {} has no {}", crtc.object, prop_name(p));
   for (size_t i = 0; i < prop_count<PlaneProp>(); ++i) {
     const auto p = static_cast<PlaneProp>(i);
-    if (p == PlaneProp::in_formats) continue;  // optional: without it, the plane's format list
+    // Optional: without IN_FORMATS, the plane's format list; without
+    // IN_FENCE_FD, the output waits for fences itself.
+    if (p == PlaneProp::in_formats || p == PlaneProp::in_fence_fd) continue;
     if (!plane.has(p)) return fmt::format("plane {} has no {}", plane.object, prop_name(p));
   }
   return {};

@@ -22,12 +22,14 @@
 namespace zc::output::kms {
 
 enum class ConnectorProp : uint8_t { crtc_id, count };
-enum class CrtcProp : uint8_t { mode_id, active, count };
+// OUT_FENCE_PTR and IN_FENCE_FD are optional (explicit fences, fence.h):
+// every atomic driver has them, and a commit that lacks them still works.
+enum class CrtcProp : uint8_t { mode_id, active, out_fence_ptr, count };
 enum class PlaneProp : uint8_t {
   type, fb_id, crtc_id,
   src_x, src_y, src_w, src_h,
   crtc_x, crtc_y, crtc_w, crtc_h,
-  in_formats,
+  in_formats, in_fence_fd,
   count
 };
 

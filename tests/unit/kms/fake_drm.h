@@ -87,7 +87,7 @@ class FakeDrm final : public Drm {
   static constexpr uint32_t kConnCrtcId = 100, kCrtcModeId = 101, kCrtcActive = 102;
   static constexpr uint32_t kPlaneType = 110, kFbId = 111, kPlaneCrtcId = 112, kSrcX = 113, kSrcY = 114,
                             kSrcW = 115, kSrcH = 116, kCrtcX = 117, kCrtcY = 118, kCrtcW = 119, kCrtcH = 120,
-                            kInFormats = 121;
+                            kInFormats = 121, kInFenceFd = 122, kOutFencePtr = 103;
 
   // ---- knobs
   bool atomic_supported = true;
@@ -120,6 +120,14 @@ class FakeDrm final : public Drm {
     bool has(uint32_t object, uint32_t prop) const { return value(object, prop) != UINT64_MAX; }
   };
   std::vector<Commit> test_commits, commits;
+  // IN_FENCE_FD of each real commit: the fd, and the file it named then
+  // (inode), which the tests compare with the fence they handed out.
+  struct InFence {
+    int fd;
+    ino_t object;
+  };
+  std::vector<InFence> in_fences;
+  int out_fences_made = 0;  // OUT_FENCE_PTR: sync_files (eventfds here) written back
   struct SetCrtc {
     uint32_t crtc, fb;
     std::vector<uint32_t> connectors;
@@ -143,6 +151,8 @@ class FakeDrm final : public Drm {
   struct Fb {
     uint32_t w, h, format;
     ino_t object;
+    uint32_t planes = 1;             // handles given (the first zero ends them)
+    std::array<uint64_t, 4> modifiers{};  // as given to AddFB2WithModifiers (zeros for plain AddFB2)
   };
   std::map<uint32_t, Fb> fbs;
   // The committed state (what the kernel holds), as the rules need it.
@@ -159,6 +169,7 @@ class FakeDrm final : public Drm {
     if (on_destroy) on_destroy(*this);
     ::close(event_fd_);
     for (auto& [h, fd] : dumb_fds_) ::close(fd);
+    for (int fd : out_signals_) ::close(fd);
   }
 
   void set_initial_fb() {
@@ -192,6 +203,12 @@ class FakeDrm final : public Drm {
     }
     const uint64_t one = 1;
     if (!ready_.empty() && ::write(event_fd_, &one, sizeof one) != sizeof one) std::abort();
+    // The out-fences of those commits signal with them.
+    for (int fd : out_signals_) {
+      if (::write(fd, &one, sizeof one) != sizeof one) std::abort();
+      ::close(fd);
+    }
+    out_signals_.clear();
   }
 
   // ---- kms::Drm
@@ -267,13 +284,13 @@ class FakeDrm final : public Drm {
     if (object == kConnector && type == DRM_MODE_OBJECT_CONNECTOR) {
       out = {{kConnCrtcId, "CRTC_ID", 0}};
     } else if (object == kCrtc && type == DRM_MODE_OBJECT_CRTC) {
-      out = {{kCrtcModeId, "MODE_ID", 0}, {kCrtcActive, "ACTIVE", 0}};
+      out = {{kCrtcModeId, "MODE_ID", 0}, {kCrtcActive, "ACTIVE", 0}, {kOutFencePtr, "OUT_FENCE_PTR", 0}};
     } else if ((object == kPrimary || object == kCursor) && type == DRM_MODE_OBJECT_PLANE) {
       const uint64_t t = object == kPrimary ? DRM_PLANE_TYPE_PRIMARY : DRM_PLANE_TYPE_CURSOR;
       out = {{kPlaneType, "type", t},   {kFbId, "FB_ID", 0},    {kPlaneCrtcId, "CRTC_ID", 0},
              {kSrcX, "SRC_X", 0},       {kSrcY, "SRC_Y", 0},    {kSrcW, "SRC_W", 0},
              {kSrcH, "SRC_H", 0},       {kCrtcX, "CRTC_X", 0},  {kCrtcY, "CRTC_Y", 0},
-             {kCrtcW, "CRTC_W", 0},     {kCrtcH, "CRTC_H", 0}};
+             {kCrtcW, "CRTC_W", 0},     {kCrtcH, "CRTC_H", 0},  {kInFenceFd, "IN_FENCE_FD", UINT64_MAX}};
       if (in_formats_blob && object == kPrimary) {
         blobs_[kInFormatsBlob] = *in_formats_blob;
         out.push_back({kInFormats, "IN_FORMATS", kInFormatsBlob});
@@ -336,15 +353,22 @@ class FakeDrm final : public Drm {
     return 0;
   }
   int add_fb2(uint32_t w, uint32_t h, uint32_t format, const std::array<uint32_t, 4>& handles,
-              const std::array<uint32_t, 4>&, const std::array<uint32_t, 4>&, const std::array<uint64_t, 4>* modifiers,
-              uint32_t& fb_id) override {
+              const std::array<uint32_t, 4>& pitches, const std::array<uint32_t, 4>&,
+              const std::array<uint64_t, 4>* modifiers, uint32_t& fb_id) override {
     if (modifiers != nullptr && addfb2_modifiers == 0) return EINVAL;  // as the kernel does
     modifiers != nullptr ? addfb_with_modifiers++ : addfb_plain++;
     auto it = handle_to_object_.find(handles[0]);
     if (it == handle_to_object_.end()) return ENOENT;  // the handle must be open now
+    uint32_t planes = 1;
+    for (; planes < 4 && handles[planes] != 0; ++planes) {
+      // Every plane's handle open, with a pitch; all planes one modifier (the kernel's rules).
+      if (handle_to_object_.count(handles[planes]) == 0) return ENOENT;
+      if (pitches[planes] == 0) return EINVAL;
+      if (modifiers != nullptr && (*modifiers)[planes] != (*modifiers)[0]) return EINVAL;
+    }
     if (addfb_errno != 0) return addfb_errno;
     fb_id = next_fb_++;
-    fbs[fb_id] = Fb{w, h, format, it->second};
+    fbs[fb_id] = Fb{w, h, format, it->second, planes, modifiers != nullptr ? *modifiers : std::array<uint64_t, 4>{}};
     ops.push_back("addfb " + std::to_string(fb_id));
     return 0;
   }
@@ -398,6 +422,28 @@ class FakeDrm final : public Drm {
     if ((flags & DRM_MODE_ATOMIC_NONBLOCK) != 0 && in_flight()) {
       overlapping_commits++;
       return EBUSY;
+    }
+    // Explicit fences, as the kernel treats them: IN_FENCE_FD must name a
+    // sync_file now (EINVAL otherwise) and the caller keeps its descriptor;
+    // OUT_FENCE_PTR is an address where a new descriptor is written, which
+    // becomes readable when the flip completes (complete_flips).
+    std::optional<InFence> in;
+    for (const auto& p : c.props)
+      if (p.object == kPrimary && p.property == kInFenceFd && p.value != UINT64_MAX) {
+        struct stat st {};
+        if (::fstat(static_cast<int>(p.value), &st) != 0) return EINVAL;
+        in = InFence{static_cast<int>(p.value), st.st_ino};
+      }
+    int32_t* out_ptr = nullptr;
+    for (const auto& p : c.props)
+      if (p.object == kCrtc && p.property == kOutFencePtr && p.value != 0)
+        out_ptr = reinterpret_cast<int32_t*>(static_cast<uintptr_t>(p.value));
+    if (in) in_fences.push_back(*in);
+    if (out_ptr != nullptr) {
+      const int fence = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+      out_signals_.push_back(::fcntl(fence, F_DUPFD_CLOEXEC, 0));
+      *out_ptr = fence;
+      out_fences_made++;
     }
     const State next = apply(c);
     plane_fb = next.plane_fb;
@@ -521,6 +567,7 @@ class FakeDrm final : public Drm {
   std::map<uint32_t, std::vector<uint8_t>> blobs_;
   std::set<uint32_t> kernel_blobs_;
   std::deque<FlipEvent> pending_, ready_;
+  std::vector<int> out_signals_;  // the fake's end of out-fences not yet signalled
 };
 
 }  // namespace zc::test
