@@ -3,6 +3,10 @@
 // buffer would fix (format, modifier, Y_INVERT), all of them, and once per
 // change of reasons, never once per copied frame.
 #include <gtest/gtest.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <memory>
 
 #include "server/internal.h"
 
@@ -57,6 +61,70 @@ TEST(SurfaceFeedback, ZeroCopySendsNothingAndAReturnOfTheReasonResendsAgain) {
   EXPECT_TRUE(feedback_resend_needed(last, argb));  // and back: said again
   // A different fixable set is a change, too.
   EXPECT_TRUE(feedback_resend_needed(last, ScanoutReasons(ScanoutReason::y_invert)));
+}
+
+// The lifetimes: a surface's feedback objects sit in its ResourceList.
+// Either may die first: a feedback destroyed by its client leaves the list;
+// a surface destroyed first drops the list, and its feedbacks (inert now)
+// are destroyed later without touching it. Real resources of a real client.
+struct WaylandClient {
+  WaylandClient() {
+    display = wl_display_create();
+    int fds[2];
+    EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+    peer = fds[1];
+    client = wl_client_create(display, fds[0]);
+  }
+  ~WaylandClient() {
+    wl_client_destroy(client);
+    wl_display_destroy(display);
+    ::close(peer);
+  }
+  // As make_feedback creates a per-surface feedback (any interface will do).
+  wl_resource* feedback(ResourceList& list) {
+    wl_resource* r = wl_resource_create(client, &wl_callback_interface, 1, 0);
+    wl_resource_set_implementation(r, nullptr, nullptr, &ResourceList::unlink_on_destroy);
+    list.push_back(r);
+    return r;
+  }
+  wl_display* display = nullptr;
+  wl_client* client = nullptr;
+  int peer = -1;
+};
+
+int count(const ResourceList& l) {
+  int n = 0;
+  l.for_each([&n](wl_resource*) { n++; });
+  return n;
+}
+
+TEST(SurfaceFeedback, ResendingVisitsEveryFeedbackAndKeepsThem) {
+  WaylandClient c;
+  ResourceList surface_feedbacks;
+  c.feedback(surface_feedbacks);
+  c.feedback(surface_feedbacks);
+  EXPECT_EQ(count(surface_feedbacks), 2);
+  EXPECT_EQ(count(surface_feedbacks), 2) << "for_each must not take entries out";
+}
+
+TEST(SurfaceFeedback, FeedbackDestroyedFirstLeavesTheSurfaceList) {
+  WaylandClient c;
+  ResourceList surface_feedbacks;
+  wl_resource* a = c.feedback(surface_feedbacks);
+  c.feedback(surface_feedbacks);
+  wl_resource_destroy(a);
+  EXPECT_EQ(count(surface_feedbacks), 1);
+}
+
+TEST(SurfaceFeedback, SurfaceDestroyedFirstLeavesItsFeedbacksInert) {
+  WaylandClient c;
+  auto surface_feedbacks = std::make_unique<ResourceList>();
+  wl_resource* a = c.feedback(*surface_feedbacks);
+  wl_resource* b = c.feedback(*surface_feedbacks);
+  surface_feedbacks.reset();  // the surface (and its list) goes first
+  wl_resource_destroy(a);     // then its feedbacks: nothing to unlink from
+  wl_resource_destroy(b);
+  SUCCEED();
 }
 
 }  // namespace
