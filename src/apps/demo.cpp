@@ -105,6 +105,9 @@ int main(int argc, char** argv) {
   app.add_flag("--overwrite-proof", o.overwrite_proof,
                "A proof of zero-copy that does not trust the ledger: the client writes a marker into each frame's buffer "
                "after it was shown; the display sees it only if it reads the client's memory (needs --verify)");
+  app.add_flag("--follow-feedback", o.follow_feedback,
+               "The client follows its surface's dmabuf feedback to another format (e.g. --format ARGB8888 becomes "
+               "XRGB8888 once the compositor says the plane takes only that)");
   app.add_flag("-q,--quiet", quiet, "No progress line, only the summary");
   app.add_flag("-v,--verbose", o.verbose, "Show the compositor's and client's logs");
   std::vector<std::pair<uint32_t, uint32_t>> sizes;
