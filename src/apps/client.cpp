@@ -40,6 +40,8 @@ int main(int argc, char** argv) {
   app.add_flag("--no-checksum", no_checksum, "Do not checksum rendered frames");
   app.add_flag("--overwrite-proof", cfg.overwrite_proof,
                "After each frame is shown, write a marker into its buffer; the compositor's --verify sees it only if the display reads the client's memory");
+  app.add_flag("--follow-feedback", cfg.follow_feedback,
+               "dmabuf: when the compositor's per-surface feedback says the display scans out another format, switch the ring to it (else only the modifier may change)");
   app.add_flag("--no-ledger", no_ledger, "Do not sample per-frame counters (to measure the ledger's own overhead)");
   app.add_option("--timeout", cfg.timeout_ms, "Milliseconds to wait for the compositor before giving up")
       ->check(CLI::Range(0, 7 * 86400 * 1000))->capture_default_str();

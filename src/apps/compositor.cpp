@@ -244,7 +244,8 @@ int main(int argc, char** argv) {
                      {"import_failures", c.import_failures},
                      {"protocol_errors", c.protocol_errors},
                      {"clients_connected", c.clients_connected},
-                     {"clients_disconnected", c.clients_disconnected}};
+                     {"clients_disconnected", c.clients_disconnected},
+                     {"surface_feedback_resent", c.surface_feedback_resent}};
     j["fds_at_start"] = fds_at_start;
     j["fds_at_end"] = fds_at_end;
     j["scanout"] = nlohmann::json::object();

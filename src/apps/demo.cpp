@@ -10,8 +10,10 @@
 
 #include "apps/cli_common.h"
 #include "common/log.h"
+#include "demo/copybench_run.h"
 #include "demo/hops.h"
 #include "demo/pipeline.h"
+#include "demo/sizes.h"
 #include "report/report.h"
 
 namespace {
@@ -82,6 +84,13 @@ int main(int argc, char** argv) {
   apps::add_switch(app, "verify", verify, "Checksum every shown frame against the rendered one");
   std::string report_dir;
   app.add_option("--report", report_dir, "Write DIR/report.html (open it in a browser) and DIR/run.json");
+  std::string sizes_list;
+  app.add_option("--sizes", sizes_list,
+                 "Also run all three transports at each of these sizes (e.g. 1280x720,1920x1080,3840x2160; headless, "
+                 "unpaced, nothing drawn, 10 frames each) and chart cost per frame against frame size");
+  bool copybench = true;
+  apps::add_switch(app, "copybench",
+                   copybench, "With --report: run zcpipe-copybench (about a second) and show its table as a section of the report");
   app.add_option("--json", json_path,
                  "Write every run's record to FILE (schema: docs/json.md); '-' writes it to stdout, and the tables then go to stderr");
   app.add_option("--timeout", o.timeout_s, "Seconds before a run is abandoned (0 = no limit)")
@@ -96,10 +105,19 @@ int main(int argc, char** argv) {
   app.add_flag("--overwrite-proof", o.overwrite_proof,
                "A proof of zero-copy that does not trust the ledger: the client writes a marker into each frame's buffer "
                "after it was shown; the display sees it only if it reads the client's memory (needs --verify)");
+  app.add_flag("--follow-feedback", o.follow_feedback,
+               "The client follows its surface's dmabuf feedback to another format (e.g. --format ARGB8888 becomes "
+               "XRGB8888 once the compositor says the plane takes only that)");
   app.add_flag("-q,--quiet", quiet, "No progress line, only the summary");
   app.add_flag("-v,--verbose", o.verbose, "Show the compositor's and client's logs");
+  std::vector<std::pair<uint32_t, uint32_t>> sizes;
   if (int st = apps::parse(app, argc, argv, [&] {
         apps::parse_size(size, o.width, o.height);
+        if (!sizes_list.empty()) {
+          auto s = demo::parse_sizes(sizes_list);
+          if (!s) throw CLI::ValidationError("--sizes", s.error().what);
+          sizes = *s;
+        }
         apps::parse_format(o.format);
         apps::check_frames_after_warmup(o.frames, o.warmup);
         apps::check_output_path("--json", json_path);
@@ -166,6 +184,28 @@ int main(int argc, char** argv) {
   if (o.hops > 1) {
     doc["hops_model_vs_measured"] = demo::hops_model_vs_measured(doc["runs"]);
     human << demo::format_hops_model(doc["hops_model_vs_measured"]) << std::flush;
+  }
+  if (!sizes.empty()) {
+    auto s = demo::run_sizes(o, sizes);
+    if (g_stop_signal != 0) die_of(g_stop_signal);
+    if (!s) {
+      log::error("{}", s.error().message());
+      return 1;
+    }
+    human << demo::format_sizes(*s) << std::flush;
+    doc["sizes"] = std::move(s.value());
+  }
+  // The classic techniques, measured: cheap (about a second), so a report
+  // has them unless told not to. Three repeats: medians of counts that
+  // hardly vary, and times read as indications.
+  if (!report_dir.empty() && copybench) {
+    auto c = demo::run_copybench(o.bin_dir, 3, 120, &g_stop_signal);
+    if (g_stop_signal != 0) die_of(g_stop_signal);
+    if (!c) {
+      log::error("{}", c.error().message());
+      return 1;
+    }
+    doc["copybench"] = std::move(c.value());
   }
   if (json_to_stdout) {
     std::cout << doc.dump(1) << '\n' << std::flush;

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "buffer/overwrite_marker.h"
@@ -78,6 +79,11 @@ struct Client::Impl {
   // --overwrite-proof: frames whose buffer got the marker, or why none could.
   uint64_t frames_marked = 0;
   std::string overwrite_skipped;
+  // Per-surface feedback followed: ring reallocations, the first frame drawn
+  // into the new ring, and the format it started with.
+  uint64_t feedback_reallocations = 0;
+  std::optional<uint64_t> feedback_switch_frame;
+  uint32_t format_requested = 0;
 
   ~Impl();
   Result<void> connect();
@@ -86,6 +92,7 @@ struct Client::Impl {
   Result<void> setup_window();
   Result<void> dispatch(const char* waiting_for);
   Result<void> choose_renderer();
+  Result<void> follow_feedback(uint64_t n);
 
   // The steps of one frame, in order.
   Result<transport::Slot*> wait_for_free_buffer();
@@ -272,6 +279,7 @@ Result<std::unique_ptr<Client>> Client::create(const ClientConfig& config, stats
   auto impl = std::make_unique<Impl>();
   impl->cfg = config;
   if (impl->cfg.format == 0) impl->cfg.format = DRM_FORMAT_XRGB8888;
+  impl->format_requested = impl->cfg.format;
   if (impl->cfg.buffers < 2) return Error{EINVAL, "need at least 2 buffers"};
   impl->ledger = ledger;
   if (config.renderer == RendererChoice::gl) {
@@ -346,6 +354,37 @@ Result<void> Client::Impl::choose_renderer() {
     log::info("renderer: {} ({})", renderer->name(), renderer_reason);
   else
     log::info("renderer: {}, GL_RENDERER {} ({})", renderer->name(), renderer->driver(), renderer_reason);
+  return {};
+}
+
+// Per-surface dmabuf feedback, read between frames (never while a frame is
+// being drawn). The compositor sends it again when it had to copy our frames
+// for a reason another buffer would fix; if its scanout tranche does not hold
+// the ring's (format, modifier), a ring of what it does hold (and this
+// renderer can draw) replaces the old one, once: the next resend finds the
+// new pair in the tranche and changes nothing.
+Result<void> Client::Impl::follow_feedback(uint64_t n) {
+  if (!transport->feedback_pending()) return {};
+  const auto tranches = transport->take_feedback();
+  const buffer::Buffer* first = transport->first_buffer();
+  if (first == nullptr) return {};
+  const Renderer& r = *renderer;
+  const transport::ModifierChoice choose = [&r](const std::vector<uint64_t>& accepted) {
+    return r.choose_modifiers(accepted);
+  };
+  auto to = transport::scanout_switch(tranches, first->format(), first->desc().modifier, cfg.follow_feedback, choose);
+  if (!to) {
+    log::debug("dmabuf feedback for frame {}: the ring ({}, {}) stays", n, format_name(first->format()),
+               modifier_name(first->desc().modifier));
+    return {};
+  }
+  log::info("dmabuf feedback before frame {}: the display scans out {} directly, not the ring's {} ({}); reallocating the ring",
+            n, format_name(to->format), format_name(first->format()), modifier_name(first->desc().modifier));
+  renderer->forget_buffers();  // its per-buffer state (EGLImages) dies with the old ring
+  if (auto res = transport->reallocate_ring(to->format, choose); !res) return res;
+  cfg.format = to->format;
+  feedback_reallocations++;
+  if (!feedback_switch_frame) feedback_switch_frame = n;
   return {};
 }
 
@@ -463,6 +502,7 @@ Result<void> Client::run() {
   const uint64_t t0 = monotonic_ns();
   uint64_t last_progress = t0;
   for (uint64_t n = 0; n < c.cfg.frames; ++n) {
+    if (auto r = c.follow_feedback(n); !r) return r;
     auto slot = c.wait_for_free_buffer();
     if (!slot) return slot.error();
     if (c.ledger != nullptr) c.ledger->begin_frame(n);
@@ -502,6 +542,14 @@ nlohmann::json Client::report() const {
   j["width"] = c.cfg.width;
   j["height"] = c.cfg.height;
   j["format"] = format_name(c.cfg.format);
+  // Per-surface dmabuf feedback (dmabuf v4): batches received (the first
+  // included), ring reallocations it caused, and the first frame drawn into
+  // the new ring (null: none).
+  j["format_requested"] = format_name(c.format_requested);
+  j["follow_feedback"] = c.cfg.follow_feedback;
+  j["feedback_received"] = t.feedback_received();
+  j["feedback_reallocations"] = c.feedback_reallocations;
+  j["feedback_switch_frame"] = c.feedback_switch_frame ? nlohmann::json(*c.feedback_switch_frame) : nlohmann::json();
   j["frame_bytes"] = first == nullptr ? 0 : first->desc().plane0_extent();
   j["buffers"] = c.cfg.buffers;
   j["warmup_frames"] = c.cfg.warmup;

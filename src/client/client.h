@@ -42,6 +42,13 @@ struct ClientConfig {
   // still on screen, so the compositor's --verify can tell whether the
   // display reads this memory (zero-copy) or a copy of it.
   bool overwrite_proof = false;
+  // Per-surface dmabuf feedback (v4): when the compositor sends it again and
+  // its scanout tranche lacks the ring's (format, modifier), the client
+  // reallocates its ring with a pair from that tranche it can draw. Without
+  // this flag only the modifier may change (the format stays what --format
+  // asked); with it (--follow-feedback) the format may change too, e.g.
+  // ARGB8888 -> XRGB8888 for a primary plane without alpha.
+  bool follow_feedback = false;
 };
 
 class Client {

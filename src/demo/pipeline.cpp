@@ -435,6 +435,7 @@ Result<json> run_pipeline(const RunOptions& o) {
   if (!o.ledger) args.emplace_back("--no-ledger");
   if (o.trace_frame >= 0) args.insert(args.end(), {"--trace-frame", std::to_string(o.trace_frame)});
   if (o.overwrite_proof) args.emplace_back("--overwrite-proof");
+  if (o.follow_feedback) args.emplace_back("--follow-feedback");
   if (!o.verbose) args.emplace_back("--quiet");
   if (o.progress) args.emplace_back("--progress");
   if (o.verbose) args.emplace_back("--verbose");

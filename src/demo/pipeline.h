@@ -33,6 +33,7 @@ struct RunOptions {
   // buffer after it was shown, and the compositor's --verify looks for it as
   // the frame leaves the screen (buffer/overwrite_marker.h). Needs verify.
   bool overwrite_proof = false;
+  bool follow_feedback = false;  // zcpipe-client --follow-feedback
   std::string bin_dir;      // where zcpipe-compositor and zcpipe-client live
   int timeout_s = 300;      // whole run (0 = no limit)
   // Set (non-zero) by the caller's signal handler: the run stops its

@@ -556,6 +556,188 @@ std::string overwrite_section(const json& doc) {
   return h;
 }
 
+// ------------------------------------------------- cost against frame size
+// zcpipe-demo --sizes: what a frame costs against how big it is, one line per
+// transport. The x axis is the frame's size in bytes (from zero, so a line
+// through the points shows cost proportional to bytes as a straight line
+// from the origin); each point is also named by its resolution.
+std::string size_chart(const json& doc, const std::string& id, const std::string& caption, const std::string& axis_label,
+                       const char* key, Unit unit) {
+  const json& pts = doc["sizes"]["points"];
+  double maxv = 0, maxx = 1;
+  for (const auto& p : pts) {
+    maxx = std::max(maxx, p["frame_bytes"].get<double>());
+    for (const auto& r : p["runs"]) maxv = std::max(maxv, r[key].get<double>());
+  }
+  const Chart c(id, caption, axis_label, unit, maxv, 60);
+  std::string s = c.open();
+  const double xstep = tick_step(maxx, Unit::bytes, 5);
+  const double xmax = std::max(xstep, std::ceil(maxx / xstep - 1e-9) * xstep);
+  const double span = c.plot_right() - c.plot_left() - 10;
+  auto x_of = [&](double bytes) { return c.plot_left() + span * bytes / xmax; };
+  for (double b = 0; b <= xmax + xstep * 1e-6; b += xstep)
+    s += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" class=\"axis\"/>"
+                     "<text x=\"{0:.1f}\" y=\"{3}\" class=\"tick xtick\" data-xtick=\"{4}\">{5}</text>",
+                     x_of(b), c.baseline(), c.baseline() + 4, c.baseline() + 15, b, tick_label(b, Unit::bytes));
+  s += fmt::format("<text x=\"{}\" y=\"{}\" class=\"unit\" text-anchor=\"end\">frame size (bytes per frame)</text>", c.plot_right(),
+                   c.baseline() + 28);
+  // Each size: a faint guide with its resolution written along it.
+  for (const auto& p : pts) {
+    const double x = x_of(p["frame_bytes"].get<double>());
+    s += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" class=\"grid\"/>"
+                     "<text x=\"{3:.1f}\" y=\"{4}\" class=\"tick sizelabel\" transform=\"rotate(-90 {3:.1f} {4})\">{5}x{6}</text>",
+                     x, Chart::kTop, c.baseline(), x - 3, Chart::kTop + 2, p["width"].get<uint32_t>(), p["height"].get<uint32_t>());
+  }
+  std::vector<Legend> items;
+  for (const char* t : {"dmabuf", "shm", "socket"}) {
+    std::string line, dots;
+    for (size_t i = 0; i < pts.size(); ++i) {
+      const json& runs = pts[i]["runs"];
+      for (size_t j = 0; j < runs.size(); ++j) {
+        if (runs[j]["transport"] != t) continue;
+        const std::string path = fmt::format("/sizes/points/{}/runs/{}/{}", i, j, key);
+        const double v = runs[j][key].get<double>();
+        const double x = x_of(pts[i]["frame_bytes"].get<double>()), y = c.y(v);
+        line += fmt::format("{:.1f},{:.1f} ", x, y);
+        // Self-closing, so the number's provenance rides on the mark itself
+        // (the table under the charts shows the same values in words).
+        dots += fmt::format("<circle cx=\"{:.1f}\" cy=\"{:.1f}\" r=\"3.5\" fill=\"{}\" data-series=\"{}\" data-json=\"{}\" "
+                            "data-value=\"{}\"/>",
+                            x, y, kTransportColor(t), t, path, fmt::format("{}", v));
+      }
+    }
+    s += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" data-series=\"{}\"/>", line,
+                     kTransportColor(t), t) +
+         dots;
+    items.push_back({t, kTransportColor(t)});
+  }
+  s += c.legend(items);
+  return s + Chart::close();
+}
+
+std::string sizes_section(const json& doc) {
+  if (!doc.contains("sizes")) return "";
+  const json& sz = doc["sizes"];
+  std::string h =
+      "<section id=\"sizes\"><h2>Cost against frame size</h2><p>The point of the whole project in two pictures. Each "
+      "transport ran again at each size: " + num(doc, "/sizes/frames") + " frames, the first " + num(doc, "/sizes/warmup") +
+      " left out as warm-up, on a headless display, unpaced, with nothing drawn and nothing checksummed (drawing and "
+      "<code>--verify</code> touch every pixel whichever the transport, and would hide the difference under a cost that grows "
+      "for all three). What is left is what delivering a frame costs. Passing the buffer's handle (<b>dmabuf</b>) costs the same "
+      "whatever the frame's size: the line stays flat at the bottom. Copying (<b>shm</b> once, <b>socket</b> three times, in "
+      "64 KiB pieces through the kernel) costs in proportion to the bytes: its line climbs with the frame.</p>"
+      "<div class=\"charts\">\n";
+  h += size_chart(doc, "chart-size-cpu", "CPU time per frame against frame size (&#181;s, median, both processes)", "\xc2\xb5s",
+                  "cpu_us", Unit::us);
+  h += size_chart(doc, "chart-size-bytes", "Bytes copied by the CPU per frame against frame size", "bytes", "cpu_copy_bytes",
+                  Unit::bytes);
+  h += "</div><table><tr><th rowspan=\"2\">size</th><th rowspan=\"2\">frame</th>";
+  for (const char* t : {"dmabuf", "shm", "socket"}) h += std::string("<th colspan=\"2\">") + t + "</th>";
+  h += "</tr><tr>";
+  for (int i = 0; i < 3; ++i) h += "<th>CPU time per frame (&#181;s)</th><th>bytes copied per frame</th>";
+  h += "</tr>";
+  for (size_t i = 0; i < sz["points"].size(); ++i) {
+    const json& p = sz["points"][i];
+    h += fmt::format("<tr><td>{}x{}</td><td>{}</td>", p["width"].get<uint32_t>(), p["height"].get<uint32_t>(),
+                     num(doc, fmt::format("/sizes/points/{}/frame_bytes", i), Unit::bytes));
+    for (size_t j = 0; j < p["runs"].size(); ++j)
+      h += "<td>" + num(doc, fmt::format("/sizes/points/{}/runs/{}/cpu_us", i, j)) + "</td><td>" +
+           num(doc, fmt::format("/sizes/points/{}/runs/{}/cpu_copy_bytes", i, j), Unit::bytes) + "</td>";
+    h += "</tr>";
+  }
+  return h + "</table></section>\n";
+}
+
+// ------------------------------------------------------------- copybench
+// zcpipe-copybench's table (its --json, run by the demo), with headers in
+// words: the terminal table's abbreviations (article/call*k, vol+inv,
+// syscr/w, 0/?) are spelled out here, one column at a time.
+std::string copybench_section(const json& doc) {
+  if (!doc.contains("copybench")) return "";
+  const json& cb = doc["copybench"];
+  const std::string base = "/copybench";
+  std::string h =
+      "<section id=\"copybench\"><h2>The articles' file &#8594; socket techniques, measured (zcpipe-copybench)</h2>"
+      "<p>The classic zero-copy articles compare ways of sending a file to a socket. zcpipe-copybench does each of them on "
+      "this machine with one 4K frame's worth of bytes: " + num(doc, base + "/bytes", Unit::bytes) +
+      " from a file already in the page cache into a UNIX stream socket, " + num(doc, base + "/chunk", Unit::bytes) +
+      " per call, so " + num(doc, base + "/chunks") + " calls per transfer; every figure is the median of " +
+      num(doc, base + "/repeats") + " transfers. The <i>sender</i> is the benchmark's sending thread; the <i>receiver</i> is "
+      "a separate process that read()s every transfer into a frame-sized buffer. Produced by <code>zcpipe-copybench --repeats " +
+      esc(std::to_string(cb.value("repeats", 0))) + " --json FILE</code>; docs/copybench.md explains each technique.</p>";
+  // Two tables, so that neither is wider than a page: what each technique
+  // costs (calls, switches, copies), then what the kernel's counters and the
+  // clock saw.
+  h += "<table class=\"copybench\" id=\"copybench-costs\"><caption>What one transfer costs</caption><tr><th rowspan=\"2\">technique</th>"
+       "<th colspan=\"2\">system calls</th>"
+       "<th colspan=\"3\">user&#8596;kernel mode switches (what the articles call context switches)</th>"
+       "<th rowspan=\"2\">scheduler context switches of the sender: voluntary + involuntary</th>"
+       "<th colspan=\"3\">CPU copies of each byte</th></tr><tr>"
+       "<th>predicted by the model</th><th>measured</th>"
+       "<th>the article's claim: per call &#215; calls</th><th>predicted by the model</th><th>measured</th>"
+       "<th>the article: copies by the CPU, of all copies (DMA included)</th><th>the model: by the sender + by the receiver</th>"
+       "<th>the probe: shared page or copy?</th></tr>";
+  std::string counters =
+      "<table class=\"copybench\" id=\"copybench-counters\"><caption>What the kernel's counters and the clock saw</caption>"
+      "<tr><th rowspan=\"2\">technique</th>"
+      "<th colspan=\"4\">the sender's /proc/self/io (bytes handed to read/write calls, not copies)</th>"
+      "<th colspan=\"3\">time per transfer (&#181;s)</th>"
+      "<th colspan=\"3\">the receiving process</th></tr><tr>"
+      "<th>bytes read (rchar)</th><th>bytes written (wchar)</th><th>read calls (syscr)</th><th>write calls (syscw)</th>"
+      "<th>sender, wall clock</th><th>end to end</th><th>sender's CPU</th>"
+      "<th>read() calls</th><th>context switches</th><th>CPU (&#181;s)</th></tr>";
+  const json& ts = cb["techniques"];
+  for (size_t i = 0; i < ts.size(); ++i) {
+    const json& t = ts[i];
+    const std::string tp = fmt::format("{}/techniques/{}", base, i);
+    const std::string s = tp + "/measured/sender", r = tp + "/measured/receiver";
+    const json& a = t["article"];
+    const json& pc = a["per_call"];
+    // The article's mode switches: per call x calls, or what it does not say.
+    std::string art_switches = "not stated";
+    if (!a["scaled"]["mode_switches"].is_null())
+      art_switches = num(doc, tp + "/article/per_call/mode_switches") + " &#215; " + num(doc, tp + "/article/scaled/calls") +
+                     " = " + num(doc, tp + "/article/scaled/mode_switches");
+    // The article's copies: "2 of 4" (2 by the CPU of 4 in all); where it
+    // gives no total, it says so (the terminal table's "0/?").
+    std::string art_copies =
+        (pc["cpu_copies"].is_null() ? std::string("not stated") : num(doc, tp + "/article/per_call/cpu_copies")) + " of " +
+        (pc["copies"].is_null() ? std::string("a total it does not state") : num(doc, tp + "/article/per_call/copies"));
+    if (a.contains("with_sg_dma")) art_copies += "; with scatter-gather DMA 0 of 2";
+    std::string probe = "not probed";
+    if (!t["probe"].is_null())
+      probe = t["probe"].value("shared", false) ? "shared: 0 copies into the socket" : "copied when sent";
+    const std::string name = "<td>" + esc(t["name"].get<std::string>()) + "</td>";
+    h += "<tr>" + name + "<td>" + num(doc, tp + "/model/syscalls/total") + "</td><td>" + num(doc, s + "/syscalls/total") +
+         "</td><td>" + art_switches + "</td><td>" + num(doc, tp + "/model/mode_switches") + "</td><td>" +
+         num(doc, s + "/mode_switches") + "</td><td>" + num(doc, s + "/voluntary_cs") + " + " + num(doc, s + "/involuntary_cs") +
+         "</td><td>" + art_copies + "</td><td>" + num(doc, tp + "/model/sender_cpu_copies") + " + " +
+         num(doc, tp + "/model/receiver_cpu_copies") + "</td><td>" + probe + "</td></tr>";
+    h += "<tr class=\"note\"><td></td><td colspan=\"9\" class=\"why\">" + esc(t["summary"].get<std::string>()) + ". " +
+         esc(t["notes"].get<std::string>()) + "</td></tr>";
+    counters += "<tr>" + name + "<td>" + num(doc, s + "/rchar", Unit::bytes) + "</td><td>" + num(doc, s + "/wchar", Unit::bytes) +
+                "</td><td>" + num(doc, s + "/syscr") + "</td><td>" + num(doc, s + "/syscw") + "</td><td>" +
+                num(doc, s + "/time_us") + "</td><td>" + num(doc, tp + "/measured/end_to_end_us") + "</td><td>" +
+                num(doc, s + "/cpu_us") + "</td><td>" + num(doc, r + "/syscalls/by_call/read") + "</td><td>" +
+                num(doc, r + "/context_switches") + "</td><td>" + num(doc, r + "/cpu_us") + "</td></tr>";
+  }
+  h += "</table>" + counters;
+  h += "</table>";
+  h += "<p><b>How to read it.</b> A <i>mode switch</i> is the CPU entering the kernel or leaving it: every system call is two, "
+       "and that is what the articles call a &#8220;context switch&#8221;; the article's figure is its count for one call times "
+       "the calls a frame needs. A <i>scheduler context switch</i> is the kernel giving the CPU to another thread: "
+       "<i>voluntary</i> when the sender blocks because the socket's buffer is full, <i>involuntary</i> when it is preempted; it "
+       "follows how often the buffer fills, not the number of calls. The articles count copies in a world of disks, TCP and "
+       "network cards: &#8220;2 of 4&#8221; is 2 copies by the CPU out of 4 in all (the other 2 by DMA). For splice and vmsplice "
+       "they give no total: &#8220;0 of a total it does not state&#8221; (the terminal table writes it <code>0/?</code>). "
+       "Here the file is already in memory and a UNIX socket has no network card, so the model counts CPU copies only, by the "
+       "sender and by the receiver, whose read() always copies once; the probe changes a page after sending it and looks "
+       "whether the receiver sees the change, which tells a page shared by reference from a copy. /proc/self/io counts bytes "
+       "handed to read- and write-family calls, not copies: sendfile counts as both, splice as neither. Times vary from run to "
+       "run on a shared machine: compare the counts, read the times as indications.</p></section>\n";
+  return h;
+}
+
 const char* kCss = R"(
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:2em auto;max-width:1200px;color:#222;line-height:1.45;padding:0 1em}
 h1{font-size:1.8em;margin-bottom:.2em}h2{border-bottom:1px solid #ccc;padding-bottom:.2em;margin-top:2em}
@@ -566,10 +748,12 @@ td:first-child,th:first-child{text-align:left}.facts td{text-align:left}
 .step{stroke:#888}.stepbox{font-size:10.5px;line-height:1.25}.steptitle{font-weight:bold}.stepdetail{color:#333}
 .flow{stroke:#444;stroke-width:1.2}.ctitle{font-size:13px;font-weight:bold}.val{font-size:10px;text-anchor:middle}
 .glabel{font-size:12px;text-anchor:middle;fill:#222}.axis{stroke:#888}.grid{stroke:#eee}.unit,.legend{font-size:11px;fill:#555}
-.tick{font-size:10px;fill:#555;text-anchor:end}.xtick{text-anchor:middle}.warmup{fill:#f2f2f2}
+.tick{font-size:10px;fill:#555;text-anchor:end}.sizelabel{paint-order:stroke;stroke:#fff;stroke-width:3px}.xtick{text-anchor:middle}.warmup{fill:#f2f2f2}
 figcaption{font-size:.9em;font-weight:bold;margin:.2em 0 .3em}.chart figcaption{max-width:560px}
 figcaption small{font-weight:normal;color:#555}
-.why{color:#555;font-size:.9em;text-align:left}.ok{color:#1b7a2e}.bad{color:#b00020;font-weight:bold}
+.why{color:#555;font-size:.9em;text-align:left}
+.copybench th{font-size:.85em;font-weight:normal;vertical-align:bottom;max-width:11em}.copybench td{font-size:.9em}
+.copybench caption{font-weight:bold;text-align:left;margin-bottom:.3em}.copybench th[colspan]{text-align:center}.ok{color:#1b7a2e}.bad{color:#b00020;font-weight:bold}
 @media print{.chart{break-inside:avoid}.journey{break-inside:avoid}body{max-width:none}}
 )";
 
@@ -702,6 +886,7 @@ std::string render_html(const json& doc) {
   h += "</div></section>\n";
 
   h += overwrite_section(doc);
+  h += sizes_section(doc);
 
   // Model, with the articles it comes from.
   if (doc.contains("model_vs_measured")) {
@@ -739,6 +924,7 @@ std::string render_html(const json& doc) {
     }
     h += "</table></section>\n";
   }
+  h += copybench_section(doc);
   h += "<footer><p>Generated by zcpipe-demo from <code>run.json</code>. Schema: docs/json.md in the zcpipe sources.</p></footer>\n</body></html>\n";
   return h;
 }

@@ -131,6 +131,15 @@ struct Surface {
   uint64_t commits = 0;
   SocketStream* stream = nullptr;  // the socket baseline's data stream, if any
   bool warned_drop = false;        // a dropped frame of this surface was logged
+  // linux-dmabuf v4 feedback objects made by get_surface_feedback for this
+  // surface (an intrusive list: a feedback destroyed first leaves it; when
+  // the surface dies first the list's destructor unlinks them all and they
+  // stay inert, as the protocol allows).
+  ResourceList dmabuf_feedbacks;
+  // The feedback-fixable copy reasons (output::ScanoutReasons bits) this
+  // surface's feedback was last re-sent for: a resend happens when they
+  // change, never once per copied frame.
+  uint32_t feedback_reasons = 0;
 };
 
 // What a commit shows, whatever the transport.
@@ -212,6 +221,14 @@ struct Server::Impl {
 
 // Buffer lookups implemented by linux_dmabuf.cpp.
 ClientBuffer* client_buffer_from_resource(wl_resource* r);
+// Per-surface dmabuf feedback (linux_dmabuf.cpp): the output showed a frame
+// of `s`'s dma-buf with these copy reasons (empty: scanned out directly).
+// Re-sends the surface's feedback when the reasons are ones another buffer
+// would fix, once per change.
+void surface_feedback_learned(Server::Impl& server, Surface& s, const output::ScanoutReasons& reasons);
+// The decision alone: whether a frame copied (or not) for `reasons` calls for
+// a resend, given `last`, the fixable reasons of the previous resend (updated).
+bool feedback_resend_needed(uint32_t& last, const output::ScanoutReasons& reasons);
 // Presentation feedback (presentation.cpp); each sends its event and destroys fb.
 void send_feedback_presented(Server::Impl& s, wl_resource* fb, const output::Presented& p);
 void send_feedback_discarded(wl_resource* fb);

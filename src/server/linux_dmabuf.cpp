@@ -178,14 +178,24 @@ void send_feedback(Server::Impl& s, wl_resource* fb) {
   wl_array_release(&dev_array);
 }
 
-void make_feedback(wl_client* client, wl_resource* r, uint32_t id) {
+// A feedback object, sent once now. `surface` (may be null: the default
+// feedback) keeps the object in its list, so that the compositor can send it
+// again when it learns something about that surface's buffers.
+void make_feedback(wl_client* client, wl_resource* r, uint32_t id, Surface* surface) {
   auto* s = static_cast<Server::Impl*>(wl_resource_get_user_data(r));
   wl_resource* fb = wl_resource_create(client, &zwp_linux_dmabuf_feedback_v1_interface, wl_resource_get_version(r), id);
   if (fb == nullptr) {
     wl_client_post_no_memory(client);
     return;
   }
-  wl_resource_set_implementation(fb, &kFeedbackImpl, nullptr, nullptr);
+  if (surface != nullptr) {
+    // Into the surface's list at once (resource_list.h's rule), and out of
+    // it when the client destroys the feedback first.
+    wl_resource_set_implementation(fb, &kFeedbackImpl, nullptr, &ResourceList::unlink_on_destroy);
+    surface->dmabuf_feedbacks.push_back(fb);
+  } else {
+    wl_resource_set_implementation(fb, &kFeedbackImpl, nullptr, nullptr);
+  }
   send_feedback(*s, fb);
 }
 
@@ -201,9 +211,18 @@ void dmabuf_create_params(wl_client* client, wl_resource* r, uint32_t id) {
   wl_resource_set_implementation(res, &kParamsImpl, p, &params_destroyed);
 }
 
-void dmabuf_get_default_feedback(wl_client* client, wl_resource* r, uint32_t id) { make_feedback(client, r, id); }
-void dmabuf_get_surface_feedback(wl_client* client, wl_resource* r, uint32_t id, wl_resource*) {
-  make_feedback(client, r, id);
+void dmabuf_get_default_feedback(wl_client* client, wl_resource* r, uint32_t id) {
+  make_feedback(client, r, id, nullptr);
+}
+// Per-surface feedback starts as the default one (the display's scanout
+// tranche first, then everything accepted): zcpipe shows one fullscreen
+// surface, so the plane is every surface's first hope. What makes it
+// per-surface is that it is sent again when this surface's frames turn out
+// to be copied (surface_feedback_learned, below).
+void dmabuf_get_surface_feedback(wl_client* client, wl_resource* r, uint32_t id, wl_resource* surface) {
+  // libwayland checked that the argument is a wl_surface; zcpipe's own.
+  Surface* s = surface_from_resource(surface);
+  make_feedback(client, r, id, s);
 }
 
 const struct zwp_linux_dmabuf_v1_interface kDmabufImpl = {destroy_res, dmabuf_create_params,
@@ -251,7 +270,72 @@ Result<void> build_format_table(Server::Impl& s) {
   return {};
 }
 
+// The copy reasons a different buffer from the client would remove, and that
+// feedback can name: the pair (format, modifier) the plane takes, and a
+// buffer stored top-down (a client that renders with GL can flip its
+// drawing instead of setting Y_INVERT; the scanout tranche carries no flag
+// for it, but telling the client its buffer is not what the plane wants is
+// the hint, as Weston's "scanout tranche needed" is).
+//
+// Not fixable through feedback:
+//   size_mismatch  feedback names format/modifier pairs, never a size; the
+//                  size a fullscreen client should use arrives in its
+//                  xdg_toplevel.configure, not here;
+//   not_dmabuf     shared memory cannot be scanned out whatever its format;
+//   import_failed, test_only_failed, commit_failed: the driver refused a
+//                  buffer that looked right; the same pair again would fail
+//                  the same way.
+bool feedback_fixable(const output::ScanoutReasons& reasons) {
+  using output::ScanoutReason;
+  if (reasons.empty()) return false;
+  output::ScanoutReasons fixable;
+  fixable.add(ScanoutReason::format_not_on_plane);
+  fixable.add(ScanoutReason::modifier_not_on_plane);
+  fixable.add(ScanoutReason::y_invert);
+  // Every blocker must be fixable: a new format alone would not put a
+  // buffer of the wrong size on the plane, and the client's reallocation
+  // would be wasted.
+  return (reasons.bits() & ~fixable.bits()) == 0;
+}
+
 }  // namespace
+
+bool feedback_resend_needed(uint32_t& last, const output::ScanoutReasons& reasons) {
+  const uint32_t now = feedback_fixable(reasons) ? reasons.bits() : 0;
+  if (now == last) return false;  // nothing new: no resend per frame
+  last = now;
+  // Zero-copy again (or copied for reasons feedback cannot fix): the feedback
+  // already sent stays true, so nothing is sent. (Weston removes its scanout
+  // tranche then; zcpipe's per-surface feedback always carries it.)
+  return now != 0;
+}
+
+void surface_feedback_learned(Server::Impl& server, Surface& s, const output::ScanoutReasons& reasons) {
+  if (!feedback_resend_needed(s.feedback_reasons, reasons)) return;
+  if (s.dmabuf_feedbacks.empty() || !server.out->device() || server.scanout_formats.empty()) return;
+  // The whole feedback again (format table, main_device, tranches, done):
+  // the protocol makes each `done` replace everything the client knew. Its
+  // first tranche, flagged SCANOUT, lists exactly the pairs the plane takes.
+  //
+  // The protocol: "Compositors can re-send the parameters when the current
+  // client buffer allocations are sub-optimal. Compositors should not
+  // re-send the parameters if re-allocating the buffers would not result in
+  // a more optimal configuration. In particular, compositors should avoid
+  // sending the exact same parameters multiple times in a row." The first
+  // two hold here (copied now, scanned out after a reallocation: the reasons
+  // are all fixable). The parameters are the ones this surface got first:
+  // Weston's per-surface feedback starts without a scanout tranche and adds
+  // one here; zcpipe shows one fullscreen surface, so its feedback names the
+  // plane from the start and a client that reads the first tranche is
+  // zero-copy from its first frame. What the resend adds is the news that
+  // this client's buffers are not what the plane takes; it is sent once per
+  // change of reasons, so never the same parameters repeatedly.
+  // Resending walks the list without taking entries out of it.
+  s.dmabuf_feedbacks.for_each([&server](wl_resource* fb) { send_feedback(server, fb); });
+  server.counters.surface_feedback_resent++;
+  log::info("dmabuf feedback: surface frames copied ({}); sent its feedback again with the scanout tranche",
+            reasons.describe());
+}
 
 ClientBuffer* client_buffer_from_resource(wl_resource* r) {
   if (r == nullptr || !wl_resource_instance_of(r, &wl_buffer_interface, &kBufferImpl)) return nullptr;

@@ -56,6 +56,14 @@ class ResourceList {
       fn(r);
     }
   }
+  // Calls fn(resource) for each entry, leaving the list as it is; fn must
+  // not destroy the resource (send an event to it, say).
+  template <typename Fn>
+  void for_each(Fn&& fn) const {
+    wl_resource* r;
+    wl_list* head = const_cast<wl_list*>(&head_);
+    wl_resource_for_each(r, head) fn(r);
+  }
   void clear() {
     drain([](wl_resource*) {});
   }

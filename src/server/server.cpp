@@ -434,6 +434,10 @@ void Server::Impl::on_presented(uint64_t tag, const output::Presented& p) {
                        p.zero_copy ? " with ZERO_COPY" : ""),
            0);
   f.feedbacks.drain([this, &p](wl_resource* fb) { send_feedback_presented(*this, fb, p); });
+  // Where the compositor learns why a client's dma-buf was copied: the one
+  // place that can tell the client (per-surface dmabuf feedback).
+  if (f.surface != nullptr && client_buffer_from_resource(f.buffer.get()) != nullptr)
+    surface_feedback_learned(*this, *f.surface, p.reasons);
   if (ledger != nullptr)
     if (stats::FrameRecord* r = ledger->record(f.ledger_frame)) {
       r->notes.set_presented(p.time_ns, p.seq, p.zero_copy);

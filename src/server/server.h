@@ -36,6 +36,9 @@ struct ServerCounters {
   uint64_t protocol_errors = 0;
   uint64_t clients_connected = 0;
   uint64_t clients_disconnected = 0;
+  // linux-dmabuf per-surface feedback sent again because the surface's
+  // frames were copied for a reason another buffer would fix.
+  uint64_t surface_feedback_resent = 0;
 };
 
 class Server {

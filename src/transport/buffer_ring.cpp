@@ -22,6 +22,21 @@ BufferRingTransport::~BufferRingTransport() {
     if (s->wl != nullptr) wl_buffer_destroy(s->wl);
 }
 
+// A new ring for a new format (per-surface feedback said the display would
+// take another buffer as it is). Every old buffer goes, the one on screen
+// too: wl_buffer.destroy is allowed while the compositor still shows the
+// buffer; its fds in the compositor keep the dma-buf alive until the flip
+// that replaces it, and no release will come for a destroyed wl_buffer (so
+// none is waited for). Freeing the client's half (the gbm_bo, the mapping,
+// the fds) frees nothing the display reads.
+Result<void> BufferRingTransport::reallocate_ring(uint32_t format, const ModifierChoice& choose) {
+  for (auto& s : slots_)
+    if (s->wl != nullptr) wl_buffer_destroy(s->wl);
+  slots_.clear();
+  cfg_.format = format;
+  return allocate_ring(surface_, choose);
+}
+
 Result<void> BufferRingTransport::allocate_ring(wl_surface* surface, const ModifierChoice& choose) {
   surface_ = surface;
   auto mods = ring_modifiers(choose);

@@ -16,6 +16,7 @@ class BufferRingTransport : public Transport {
   ~BufferRingTransport() override;
 
   Result<void> allocate_ring(wl_surface* surface, const ModifierChoice& choose) override;
+  Result<void> reallocate_ring(uint32_t format, const ModifierChoice& choose) override;
   Slot* acquire() override;
   Result<void> submit(Slot& slot, uint64_t frame) override;
   const buffer::Allocator& allocator() const override { return *allocator_; }
@@ -33,6 +34,8 @@ class BufferRingTransport : public Transport {
   virtual wl_buffer* make_wl_buffer(const buffer::Buffer& b) = 0;
   // What wl_surface.attach of this transport's buffers costs (trace text).
   virtual const char* attach_story() const = 0;
+
+  wl_surface* surface() const { return surface_; }
 
   Connection conn_;
   RingConfig cfg_;

@@ -31,6 +31,15 @@ struct Feedback {
   std::vector<std::pair<uint32_t, uint64_t>> table;  // v4: the shared format table
   Tranche tranche;                                    // v4: the tranche being received
   bool done = false;
+  uint64_t batches = 0;  // `done` events: each ends a complete feedback
+  // The first event after a `done` starts a new feedback, which replaces
+  // the tranches (the table stays unless a new one is sent).
+  void begin() {
+    if (!done) return;
+    done = false;
+    tranches.clear();
+    tranche = {};
+  }
 };
 
 // ------------------------------------------------------------ version 3
@@ -43,10 +52,15 @@ void dmabuf_modifier(void* data, zwp_linux_dmabuf_v1*, uint32_t format, uint32_t
 const zwp_linux_dmabuf_v1_listener kDmabufListener = {dmabuf_format, dmabuf_modifier};
 
 // ------------------------------------------------------- version 4 feedback
-void fb_done(void* data, zwp_linux_dmabuf_feedback_v1*) { static_cast<Feedback*>(data)->done = true; }
+void fb_done(void* data, zwp_linux_dmabuf_feedback_v1*) {
+  auto* fb = static_cast<Feedback*>(data);
+  fb->done = true;
+  fb->batches++;
+}
 void fb_format_table(void* data, zwp_linux_dmabuf_feedback_v1*, int32_t raw_fd, uint32_t size) {
   UniqueFd fd{raw_fd};
   auto* fb = static_cast<Feedback*>(data);
+  fb->begin();
   // The table is a sealed memfd shared by every client: map it, read it, unmap.
   void* p = ::mmap(nullptr, size, PROT_READ, MAP_PRIVATE, fd.get(), 0);
   if (p == MAP_FAILED) {
@@ -66,6 +80,7 @@ void fb_format_table(void* data, zwp_linux_dmabuf_feedback_v1*, int32_t raw_fd, 
 // buffer needs no migration and the display can scan it out.
 void fb_main_device(void* data, zwp_linux_dmabuf_feedback_v1*, wl_array* dev) {
   auto* fb = static_cast<Feedback*>(data);
+  fb->begin();
   if (dev->size == sizeof(dev_t)) {
     dev_t d;
     std::memcpy(&d, dev->data, sizeof d);
@@ -74,17 +89,20 @@ void fb_main_device(void* data, zwp_linux_dmabuf_feedback_v1*, wl_array* dev) {
 }
 void fb_tranche_done(void* data, zwp_linux_dmabuf_feedback_v1*) {
   auto* fb = static_cast<Feedback*>(data);
+  fb->begin();
   fb->tranches.push_back(std::move(fb->tranche));
   fb->tranche = {};
 }
 void fb_tranche_target(void*, zwp_linux_dmabuf_feedback_v1*, wl_array*) {}
 void fb_tranche_formats(void* data, zwp_linux_dmabuf_feedback_v1*, wl_array* indices) {
   auto* fb = static_cast<Feedback*>(data);
+  fb->begin();
   const auto* idx = static_cast<const uint16_t*>(indices->data);
   for (size_t i = 0; i < indices->size / sizeof(uint16_t); ++i)
     if (idx[i] < fb->table.size()) fb->tranche.pairs.push_back(fb->table[idx[i]]);
 }
 void fb_tranche_flags(void* data, zwp_linux_dmabuf_feedback_v1*, uint32_t flags) {
+  static_cast<Feedback*>(data)->begin();
   static_cast<Feedback*>(data)->tranche.scanout = (flags & ZWP_LINUX_DMABUF_FEEDBACK_V1_TRANCHE_FLAGS_SCANOUT) != 0;
 }
 const zwp_linux_dmabuf_feedback_v1_listener kFeedbackListener = {
@@ -99,17 +117,39 @@ class DmabufTransport final : public BufferRingTransport {
         dmabuf_(dmabuf),
         version_(version),
         feedback_(std::move(feedback)) {}
-  ~DmabufTransport() override { zwp_linux_dmabuf_v1_destroy(dmabuf_); }
+  ~DmabufTransport() override {
+    if (surface_feedback_ != nullptr) zwp_linux_dmabuf_feedback_v1_destroy(surface_feedback_);
+    zwp_linux_dmabuf_v1_destroy(dmabuf_);
+  }
 
   Kind kind() const override { return Kind::dmabuf; }
   std::optional<bool> scanout_tranche() const override {
     if (version_ < 4) return std::nullopt;
     return scanout_;
   }
+  bool feedback_pending() const override { return surface_fb_.batches > taken_; }
+  std::vector<Tranche> take_feedback() override {
+    taken_ = surface_fb_.batches;
+    return surface_fb_.tranches;
+  }
+  uint64_t feedback_received() const override { return surface_fb_.batches; }
 
  protected:
   Result<std::vector<uint64_t>> ring_modifiers(const ModifierChoice& choose) override {
-    auto pick = pick_modifiers(feedback_->tranches, cfg_.format, choose);
+    // Version 4, the first time: ask for this surface's own feedback and
+    // allocate by it. The default feedback (asked for before the surface
+    // existed) named the device; the surface's can change later, when the
+    // compositor learns its frames are copied, and the client then
+    // reallocates (client.cpp, follow_feedback).
+    if (version_ >= 4 && surface_feedback_ == nullptr && surface() != nullptr) {
+      surface_feedback_ = zwp_linux_dmabuf_v1_get_surface_feedback(dmabuf_, surface());
+      zwp_linux_dmabuf_feedback_v1_add_listener(surface_feedback_, &kFeedbackListener, &surface_fb_);
+      while (surface_fb_.batches == 0)
+        if (auto r = conn_.dispatch("surface dmabuf feedback"); !r) return r.error();
+      taken_ = surface_fb_.batches;
+    }
+    const auto& tranches = surface_feedback_ != nullptr ? surface_fb_.tranches : feedback_->tranches;
+    auto pick = pick_modifiers(tranches, cfg_.format, choose);
     if (!pick) return pick.error();
     scanout_ = pick->scanout;
     return std::move(pick->modifiers);
@@ -145,6 +185,11 @@ class DmabufTransport final : public BufferRingTransport {
   // Kept for the object's life: version 3 delivers its modifier events to it.
   std::unique_ptr<Feedback> feedback_;
   bool scanout_ = false;
+  // The surface's own feedback (v4), kept for the ring's life: the
+  // compositor sends it again when it has something new to say.
+  zwp_linux_dmabuf_feedback_v1* surface_feedback_ = nullptr;
+  Feedback surface_fb_;
+  uint64_t taken_ = 0;  // surface_fb_.batches when last taken
 };
 
 }  // namespace
@@ -169,6 +214,37 @@ Result<ModifierPick> pick_modifiers(const std::vector<Tranche>& tranches, uint32
   }
   if (refused) return *refused;
   return Error{ENOTSUP, fmt::format("compositor does not accept {} dma-bufs", format_name(format))};
+}
+
+std::optional<ScanoutSwitch> scanout_switch(const std::vector<Tranche>& tranches, uint32_t format, uint64_t modifier,
+                                            bool may_switch_format, const ModifierChoice& choose) {
+  bool any_scanout = false;
+  for (const Tranche& t : tranches) {
+    if (!t.scanout) continue;
+    any_scanout = true;
+    if (std::find(t.pairs.begin(), t.pairs.end(), std::make_pair(format, modifier)) != t.pairs.end())
+      return std::nullopt;  // the display already takes the ring as it is
+  }
+  if (!any_scanout) return std::nullopt;
+  auto modifiers_of = [](const Tranche& t, uint32_t f) {
+    std::vector<uint64_t> mods;
+    for (const auto& [pf, pm] : t.pairs)
+      if (pf == f) mods.push_back(pm);
+    return mods;
+  };
+  for (const Tranche& t : tranches) {
+    if (!t.scanout) continue;
+    // The ring's own format with a layout the renderer can draw.
+    if (auto same = modifiers_of(t, format); !same.empty())
+      if (auto mods = choose(same)) return ScanoutSwitch{format, std::move(mods.value())};
+    if (!may_switch_format) continue;
+    // Another format, in the tranche's order.
+    for (const auto& [f, m] : t.pairs) {
+      if (f == format || format_info(f) == nullptr) continue;
+      if (auto mods = choose(modifiers_of(t, f))) return ScanoutSwitch{f, std::move(mods.value())};
+    }
+  }
+  return std::nullopt;
 }
 
 Result<std::unique_ptr<Transport>> create_dmabuf_transport(const Connection& conn, const RingConfig& config) {

@@ -14,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <cerrno>
 #include <cstdint>
 #include <functional>
 #include <map>
@@ -76,6 +77,13 @@ struct RingConfig {
 // saying why none will do.
 using ModifierChoice = std::function<Result<std::vector<uint64_t>>(const std::vector<uint64_t>& accepted)>;
 
+// One linux-dmabuf feedback tranche: (format, modifier) pairs and its flags.
+// Version 3 (no feedback) is one tranche of every modifier event.
+struct Tranche {
+  std::vector<std::pair<uint32_t, uint64_t>> pairs;
+  bool scanout = false;  // ZWP_LINUX_DMABUF_FEEDBACK_V1_TRANCHE_FLAGS_SCANOUT
+};
+
 // One buffer of the ring, as the main loop holds it between acquire() and submit().
 struct Slot {
   std::unique_ptr<buffer::Buffer> buffer;
@@ -108,6 +116,24 @@ class Transport {
   // dmabuf with feedback (v4): whether the modifiers came from the display's
   // scanout tranche (a buffer the display can show without a copy).
   virtual std::optional<bool> scanout_tranche() const { return std::nullopt; }
+
+  // Per-surface feedback (dmabuf v4): true when the compositor sent the
+  // surface's feedback again since the last take_feedback() (it does when
+  // it had to copy our frames for a reason another buffer would fix).
+  virtual bool feedback_pending() const { return false; }
+  // The newest feedback's tranches; clears feedback_pending().
+  virtual std::vector<Tranche> take_feedback() { return {}; }
+  // Feedback batches received for the surface (the first one included).
+  virtual uint64_t feedback_received() const { return 0; }
+  // Replaces the whole ring with buffers of `format`, between frames: the
+  // old wl_buffers are destroyed (one still on screen stays alive in the
+  // compositor, which holds its own fds, until the next flip replaces it)
+  // and the new ones allocated as allocate_ring() does.
+  virtual Result<void> reallocate_ring(uint32_t format, const ModifierChoice& choose) {
+    (void)format;
+    (void)choose;
+    return Error{ENOTSUP, "this transport has no ring to reallocate"};
+  }
 };
 
 // Binds the transport's global and learns what it needs before the ring is
@@ -121,12 +147,6 @@ Result<std::unique_ptr<Transport>> create(Kind kind, const Connection& conn, con
 uint32_t dmabuf_version(const Globals& globals);
 
 // ------------------------------------------------- the dmabuf modifier choice
-// One linux-dmabuf feedback tranche: (format, modifier) pairs and its flags.
-// Version 3 (no feedback) is one tranche of every modifier event.
-struct Tranche {
-  std::vector<std::pair<uint32_t, uint64_t>> pairs;
-  bool scanout = false;  // ZWP_LINUX_DMABUF_FEEDBACK_V1_TRANCHE_FLAGS_SCANOUT
-};
 struct ModifierPick {
   std::vector<uint64_t> modifiers;  // what to allocate with (empty: implicit)
   bool scanout = false;             // from a scanout tranche
@@ -136,5 +156,24 @@ struct ModifierPick {
 // the format, or (with `choose`'s reason) when none offers a usable modifier.
 Result<ModifierPick> pick_modifiers(const std::vector<Tranche>& tranches, uint32_t format,
                                     const ModifierChoice& choose);
+
+// ---------------------------------------------- following per-surface feedback
+// What a client with a ring of (format, modifier) buffers should reallocate
+// with after a new feedback, or nullopt to keep its ring: when a scanout
+// tranche already holds its pair, when there is no scanout tranche, or when
+// nothing in one is something it can draw.
+//
+// Scanout tranches are read in order (the compositor's preference). The
+// ring's own format comes first with another modifier `choose` accepts (a
+// CPU renderer: LINEAR only); another format only when `may_switch_format`
+// (zcpipe-client --follow-feedback) and zcpipe's pattern can draw it
+// (common/format.h knows it). ARGB8888 -> XRGB8888 is the usual case: a
+// primary plane without alpha.
+struct ScanoutSwitch {
+  uint32_t format = 0;
+  std::vector<uint64_t> modifiers;  // as choose() answered (empty: implicit layout)
+};
+std::optional<ScanoutSwitch> scanout_switch(const std::vector<Tranche>& tranches, uint32_t format, uint64_t modifier,
+                                            bool may_switch_format, const ModifierChoice& choose);
 
 }  // namespace zc::transport

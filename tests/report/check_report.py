@@ -7,6 +7,11 @@ the report it wrote:
   * it contains the journey of one frame and every chart, for each transport;
   * every number it shows (elements with data-json/data-value) equals the value
     at that JSON pointer in run.json, and the visible text is that value rounded;
+  * the cost-versus-size charts (--sizes): one line per transport with one
+    point per size, each point's value equal to run.json, and the physics they
+    show: dmabuf copies nothing at any size, shm one frame, socket three;
+  * the copybench section: zcpipe-copybench's table with headers in words,
+    not its terminal abbreviations (article/call*k, vol+inv, syscr/w, 0/?);
   * with --browser: headless Chromium renders it to a PNG of the requested size
     that is not blank and shows the charts (pixels in each transport's colour).
 Exit status 0 = pass, 1 = fail, 77 = skipped (meson's convention).
@@ -25,6 +30,15 @@ import zlib
 VOID = {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source", "track", "wbr"}
 CHARTS = ["chart-copies", "chart-copy-bytes", "chart-syscalls", "chart-mode-switches", "chart-context-switches",
           "chart-cpu", "chart-fps", "chart-latency-series", "chart-latency-hist"]
+SIZES = ["640x360", "1280x720", "1920x1080", "3840x2160"]
+SIZE_CHARTS = ["chart-size-cpu", "chart-size-bytes"]
+# Headers the copybench section must spell out, and the abbreviations of the
+# terminal table it must not show.
+COPYBENCH_HEADERS = ["voluntary + involuntary", "bytes read (rchar)", "bytes written (wchar)", "read calls (syscr)",
+                     "write calls (syscw)", "the article's claim: per call &#215; calls",
+                     "the article: copies by the CPU, of all copies (DMA included)",
+                     "the model: by the sender + by the receiver", "end to end"]
+COPYBENCH_ABBREVIATIONS = ["article/call*k", "vol+inv", "syscr/w", ">0/?<", "meas.", "e2e"]
 COLOURS = {"dmabuf": (0x2a, 0x7a, 0xb0), "shm": (0xd0, 0x8a, 0x1e), "socket": (0xc0, 0x39, 0x2b)}
 failures = []
 
@@ -185,6 +199,90 @@ def check_charts(text, doc):
     print("charts: %d figures checked (captions, axes from zero, legend swatches, histogram bars)" % len(figures))
 
 
+def check_sizes(text, doc):
+    """The cost-versus-size charts: a line and a point per size for each
+    transport, drawn at the values of run.json, and what they must show."""
+    sizes = doc.get("sizes")
+    if not sizes:
+        fail("run.json has no \"sizes\" (--sizes was given)")
+        return
+    points = sizes["points"]
+    got = ["%dx%d" % (p["width"], p["height"]) for p in points]
+    if got != SIZES:
+        fail("sizes run %s, asked for %s" % (got, SIZES))
+    t = Tree()
+    t.feed(text)
+    figs = {n.attrs.get("id"): n for n in t.root.walk() if n.tag == "figure"}
+    for cid, key in zip(SIZE_CHARTS, ["cpu_us", "cpu_copy_bytes"]):
+        fig = figs.get(cid)
+        if fig is None:
+            fail("missing chart " + cid)
+            continue
+        nodes = list(fig.walk())
+        lines = {n.attrs["data-series"]: n for n in nodes if n.tag == "polyline"}
+        if sorted(lines) != sorted(COLOURS):
+            fail("%s: lines for %s, expected one per transport %s" % (cid, sorted(lines), sorted(COLOURS)))
+        for tr, line in lines.items():
+            n = len(line.attrs.get("points", "").split())
+            if n != len(SIZES):
+                fail("%s: the %s line has %d points, expected %d" % (cid, tr, n, len(SIZES)))
+            dots = [d for d in nodes if d.tag == "circle" and d.attrs.get("data-series") == tr]
+            if len(dots) != len(SIZES):
+                fail("%s: %d %s points, expected %d" % (cid, len(dots), tr, len(SIZES)))
+            xs = [float(d.attrs["cx"]) for d in dots]
+            if xs != sorted(xs) or len(set(xs)) != len(xs):
+                fail("%s: %s points are not in order of frame size: %s" % (cid, tr, xs))
+            for d in dots:
+                want = float(resolve(doc, d.attrs["data-json"]))
+                if not d.attrs["data-json"].endswith("/" + key) or abs(float(d.attrs["data-value"]) - want) > 1e-9 * max(1, want):
+                    fail("%s: point %s = %s, run.json %s" % (cid, d.attrs["data-json"], d.attrs["data-value"], want))
+    # What the chart is for: a handle costs no copy at any size; a copy costs the bytes.
+    copies = {"dmabuf": 0, "shm": 1, "socket": 3}
+    for p in points:
+        for r in p["runs"]:
+            if r["cpu_copy_bytes"] != copies[r["transport"]] * p["frame_bytes"]:
+                fail("%dx%d %s: %s bytes copied per frame, expected %d x %d" % (p["width"], p["height"], r["transport"],
+                                                                             r["cpu_copy_bytes"], copies[r["transport"]],
+                                                                             p["frame_bytes"]))
+    cpu = {r["transport"]: [pp["runs"][i]["cpu_us"] for pp in points] for i, r in enumerate(points[0]["runs"])}
+    if not cpu["socket"][-1] > 2 * cpu["socket"][0]:
+        fail("socket CPU per frame does not grow with the frame: %s" % cpu["socket"])
+    if not max(cpu["dmabuf"]) < cpu["socket"][-1] / 4:
+        fail("dmabuf CPU per frame %s is not far below socket's at the largest size %s" % (cpu["dmabuf"], cpu["socket"][-1]))
+    print("sizes: %d charts, %d sizes x 3 transports checked" % (len(SIZE_CHARTS), len(points)))
+
+
+def check_copybench(text, doc, numbers):
+    """zcpipe-copybench's table as a section, with headers a learner can read."""
+    cb = doc.get("copybench")
+    if not cb:
+        fail("run.json has no \"copybench\"")
+        return
+    start = text.find('<section id="copybench">')
+    if start < 0:
+        fail("no copybench section")
+        return
+    section = text[start:text.index("</section>", start)]
+    for h in COPYBENCH_HEADERS:
+        if h not in section:
+            fail("copybench section lacks the header %r" % h)
+    tables = section[:section.find("How to read it")]  # the explanation quotes 0/? on purpose
+    for a in COPYBENCH_ABBREVIATIONS:
+        if a in tables:
+            fail("copybench section still shows the abbreviation %r" % a)
+    if any(t["article"]["per_call"]["copies"] is None for t in cb["techniques"]) and "a total it does not state" not in section:
+        fail("copybench section does not say in words that the article gives no total (0/?)")
+    shown = {n[0] for n in numbers}
+    for i, t in enumerate(cb["techniques"]):
+        if ">%s<" % t["name"] not in section:
+            fail("copybench section has no row for " + t["name"])
+        for k in ("measured/sender/syscalls/total", "measured/sender/mode_switches", "measured/sender/voluntary_cs",
+                  "measured/sender/involuntary_cs", "measured/sender/syscr", "model/mode_switches"):
+            if "/copybench/techniques/%d/%s" % (i, k) not in shown:
+                fail("copybench section does not show /copybench/techniques/%d/%s" % (i, k))
+    print("copybench: %d techniques, readable headers checked" % len(cb["techniques"]))
+
+
 def resolve(doc, pointer):
     node = doc
     for part in pointer.lstrip("/").split("/"):
@@ -283,13 +381,24 @@ def check_browser(html_path, out_dir):
     return True
 
 
+def check_bad_sizes(demo):
+    """An operator error in --sizes is one line naming the bad item, and a non-zero exit, before anything runs."""
+    for bad, needle in (("1280x720,12x4", "12x4"), ("640x360,640x360", "listed twice"), ("1280x", "1280x")):
+        r = subprocess.run([demo, "--sizes", bad, "--frames", "4"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           text=True, timeout=30)
+        lines = r.stderr.strip().splitlines()
+        if r.returncode == 0 or len(lines) != 1 or needle not in lines[0]:
+            fail("--sizes %s: exit %d, stderr %r" % (bad, r.returncode, r.stderr))
+
+
 def main():
     demo = sys.argv[1]
     browser = "--browser" in sys.argv
+    check_bad_sizes(demo)
     out = tempfile.mkdtemp(prefix="zcpipe-report-test-")
     try:
         cmd = [demo, "--transport", "all", "--refresh", "0", "--frames", "12", "--size", "1280x720", "--quiet",
-               "--overwrite-proof", "--explain", "--report", out]
+               "--overwrite-proof", "--explain", "--sizes", ",".join(SIZES), "--report", out]
         r = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=240)
         if r.returncode != 0:
             fail("zcpipe-demo exited %d: %s" % (r.returncode, r.stderr.strip()))
@@ -364,6 +473,8 @@ def main():
             fail("a headless run's journey says the display engine reads memory")
         print("html: %d elements with ids, %d numbers checked against run.json" % (len(p.ids), len(p.numbers)))
         check_charts(text, doc)
+        check_sizes(text, doc)
+        check_copybench(text, doc, p.numbers)
         # The model section cites the articles and explains 380 vs this run's count.
         model = doc.get("model_vs_measured")
         if model:
