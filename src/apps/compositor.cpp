@@ -15,6 +15,7 @@
 #include <xf86drm.h>
 
 #include <cstdio>
+#include <memory>
 #include <cstdlib>
 #include <fstream>
 
@@ -129,7 +130,14 @@ int main(int argc, char** argv) {
   }
   // The server stops on SIGTERM and SIGINT; a closed terminal (SIGHUP) is
   // one more way to be asked to stop, not a crash: same clean exit.
-  wl_event_source* sighup = wl_event_loop_add_signal((*server)->loop(), SIGHUP, &on_sighup, server->get());
+  // Event sources are removed on every way out, early error returns too
+  // (LeakSanitizer found those), before the server's event loop goes: they
+  // are declared after `server`, so they are destroyed first.
+  struct RemoveSource {
+    void operator()(wl_event_source* s) const { wl_event_source_remove(s); }
+  };
+  using EventSource = std::unique_ptr<wl_event_source, RemoveSource>;
+  EventSource sighup{wl_event_loop_add_signal((*server)->loop(), SIGHUP, &on_sighup, server->get())};
   oo.name = output_name;
   oo.width = width;
   oo.height = height;
@@ -186,9 +194,9 @@ int main(int argc, char** argv) {
 
   Command cmd;
   cmd.display = (*server)->display();
-  wl_event_source* sigchld = nullptr;
+  EventSource sigchld;
   if (!command.empty()) {
-    sigchld = wl_event_loop_add_signal((*server)->loop(), SIGCHLD, &on_sigchld, &cmd);
+    sigchld.reset(wl_event_loop_add_signal((*server)->loop(), SIGCHLD, &on_sigchld, &cmd));
     SpawnOptions so;
     so.argv = command;
     so.search_path = true;
@@ -211,7 +219,7 @@ int main(int argc, char** argv) {
     command_status = e.shell_status();
     log::info("{}: {}", command[0], e.describe());
   }
-  if (sigchld != nullptr) wl_event_source_remove(sigchld);
+  sigchld.reset();
   ledger->end_frame();
   const auto scanout = (*server)->scanout_counters();  // after every client left, before shutdown frees the rest
   (*server)->shutdown();
@@ -220,7 +228,7 @@ int main(int argc, char** argv) {
   const server::ServerCounters c = (*server)->counters();
   const int fds_at_end = count_open_fds();
   // After the count: its signalfd was open at fds_at_start too.
-  if (sighup != nullptr) wl_event_source_remove(sighup);
+  sighup.reset();
   log::info("stopped: {} commits, {} presented ({} zero-copy), {} discarded, {} protocol errors, {} clients",
             c.commits, c.presented, c.zero_copy, c.discarded, c.protocol_errors, c.clients_connected);
   if (!stats_path.empty()) {

@@ -188,6 +188,9 @@ struct Server::Impl {
   Result<void> init_shm();
   // wl_shm pool sizes and buffer offsets, recorded from the requests (shm_pools.cpp).
   Result<void> init_shm_tracking();
+  // The logger init_shm_tracking() adds; wl_display_destroy does not free
+  // loggers (libwayland 1.21), so ~Impl destroys it first.
+  wl_protocol_logger* shm_logger = nullptr;
   // Whether a wl_shm buffer lies inside its pool; posts the wl_shm error if not.
   bool check_shm_buffer(wl_resource* buffer);
   Result<void> init_socket_baseline();

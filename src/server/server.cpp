@@ -501,6 +501,7 @@ Server::Impl::~Impl() {
     wl_display_destroy_clients(display);
     scanout = nullptr;  // the output owns the planner
     out.reset();
+    if (shm_logger != nullptr) wl_protocol_logger_destroy(shm_logger);
     wl_display_destroy(display);
   }
 }

@@ -101,8 +101,8 @@ void on_request(void*, wl_protocol_logger_type direction, const wl_protocol_logg
 }  // namespace
 
 Result<void> Server::Impl::init_shm_tracking() {
-  if (wl_display_add_protocol_logger(display, &on_request, this) == nullptr)
-    return Error{ENOMEM, "cannot add the wl_shm protocol logger"};
+  shm_logger = wl_display_add_protocol_logger(display, &on_request, this);
+  if (shm_logger == nullptr) return Error{ENOMEM, "cannot add the wl_shm protocol logger"};
   return {};
 }
 
