@@ -38,7 +38,11 @@ TEST(PerBuffer, ANewBufferAtAFreedOnesAddressIsANewEntry) {
     EXPECT_EQ(*cache.find(*b), i);
     EXPECT_TRUE(serials.insert(b->serial()).second) << "serials are never reused";
   }
+#ifndef __SANITIZE_ADDRESS__
+  // (AddressSanitizer quarantines freed memory so that use-after-free is
+  // caught: there, no address comes back and this premise cannot be shown.)
   EXPECT_GT(reused_addresses, 0) << "the allocator reused an address (what makes address keys wrong)";
+#endif
   EXPECT_EQ(cache.size(), 50u);
   cache.forget_all();  // the ring is reallocated
   EXPECT_EQ(cache.size(), 0u);
