@@ -73,6 +73,7 @@ struct Client::Impl {
   }
 
   bool frame_done = false;
+  wl_callback* frame_callback = nullptr;  // the one in flight; destroyed at exit if never done
   uint64_t outstanding_feedback = 0;
   uint64_t presented = 0, zero_copy = 0, discarded = 0;
   uint64_t run_ns = 0;  // first frame to the last frame's presentation
@@ -136,7 +137,9 @@ const wp_presentation_listener kPresentationListener = {presentation_clock};
 
 void frame_done(void* data, wl_callback* cb, uint32_t) {
   ZC_TRACE("wl_callback.done: the compositor says now is a good time to draw the next frame", 0);
-  static_cast<Client::Impl*>(data)->frame_done = true;
+  auto* c = static_cast<Client::Impl*>(data);
+  c->frame_done = true;
+  c->frame_callback = nullptr;
   wl_callback_destroy(cb);
 }
 const wl_callback_listener kFrameListener = {frame_done};
@@ -179,6 +182,7 @@ const wp_presentation_feedback_listener kPresentationFeedbackListener = {pf_sync
 }  // namespace
 
 Client::Impl::~Impl() {
+  if (frame_callback != nullptr) wl_callback_destroy(frame_callback);
   for (auto& st : frame_states)
     if (st->feedback != nullptr) wp_presentation_feedback_destroy(st->feedback);
   transport.reset();  // its wl_buffers and globals
@@ -419,8 +423,11 @@ Result<void> Client::Impl::submit_and_commit(transport::Slot& slot, uint64_t n) 
     if (stats::FrameRecord* r = ledger->record(n)) r->notes.set_ready(ledger->now_ns());
   if (auto r = transport->submit(slot, n); !r) return r;
   frame_done = false;
-  wl_callback* cb = wl_surface_frame(surface);
-  wl_callback_add_listener(cb, &kFrameListener, this);
+  // (One in flight: a new frame is committed only after the last one's
+  // callback came, or the run is ending.)
+  if (frame_callback != nullptr) wl_callback_destroy(frame_callback);
+  frame_callback = wl_surface_frame(surface);
+  wl_callback_add_listener(frame_callback, &kFrameListener, this);
   if (presentation != nullptr) {
     FrameState* st = free_frame_state();
     st->client = this;

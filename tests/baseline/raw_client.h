@@ -148,6 +148,7 @@ class RawClient {
 
   // get_stream; with wait, dispatches until the socket event brought the fd.
   bool get_stream(uint32_t chunk, bool wait = true) {
+    if (stream_ != nullptr) replaced_streams_.push_back(stream_);  // a second get_stream (a test's mistake)
     stream_ = zcpipe_socket_manager_v1_get_stream(manager_, surface_, chunk);
     zcpipe_socket_stream_v1_add_listener(stream_, &kStreamListener, this);
     wl_display_flush(display_);
@@ -258,6 +259,8 @@ class RawClient {
     for (auto* fb : feedbacks_) wp_presentation_feedback_destroy(fb);
     feedbacks_.clear();
     if (stream_ != nullptr) zcpipe_socket_stream_v1_destroy(stream_);
+    for (auto* st : replaced_streams_) zcpipe_socket_stream_v1_destroy(st);
+    replaced_streams_.clear();
     if (toplevel_ != nullptr) xdg_toplevel_destroy(toplevel_);
     if (xsurface_ != nullptr) xdg_surface_destroy(xsurface_);
     if (surface_ != nullptr) wl_surface_destroy(surface_);
@@ -365,6 +368,7 @@ class RawClient {
   static constexpr wp_presentation_feedback_listener kFeedbackListener = {fb_sync_output, fb_presented,
                                                                           fb_discarded};
 
+  std::vector<zcpipe_socket_stream_v1*> replaced_streams_;
   wl_display* display_ = nullptr;
   wl_registry* registry_ = nullptr;
   wl_compositor* compositor_ = nullptr;

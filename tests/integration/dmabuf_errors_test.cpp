@@ -31,9 +31,18 @@ void add(zwp_linux_buffer_params_v1* p, uint32_t plane, uint32_t offset = 0, uin
   ::close(fd);
 }
 
+// The wl_buffers the cases create: their proxies are destroyed after each
+// case (the client library would otherwise keep them past the connection).
+std::vector<wl_buffer*>& made_buffers() {
+  static std::vector<wl_buffer*> made;
+  return made;
+}
+
 wl_buffer* immed(zwp_linux_buffer_params_v1* p, int32_t w = kW, int32_t h = kH, uint32_t format = kXrgb,
                  uint32_t flags = 0) {
-  return zwp_linux_buffer_params_v1_create_immed(p, w, h, format, flags);
+  wl_buffer* b = zwp_linux_buffer_params_v1_create_immed(p, w, h, format, flags);
+  made_buffers().push_back(b);
+  return b;
 }
 
 struct BadCase {
@@ -143,6 +152,8 @@ TEST(DmabufErrors, EachBadRequestFailsOnlyItsOwnClient) {
     EXPECT_EQ(e.id, wl_proxy_get_id(reinterpret_cast<wl_proxy*>(p)));
     EXPECT_EQ(e.code, c.code);
     valid_buffers += c.valid_buffers;
+    for (wl_buffer* b : made_buffers()) wl_buffer_destroy(b);
+    made_buffers().clear();
     zwp_linux_buffer_params_v1_destroy(p);
   }
 
