@@ -34,6 +34,9 @@ std::string failed(long result, int err) {
 std::string prop_value(const std::string& name, uint64_t v) {
   if (name.rfind("SRC_", 0) == 0) return fmt::format("{}", v >> 16);
   if (name == "IN_FENCE_FD") return static_cast<int64_t>(v) < 0 ? "-1 (no fence)" : fmt::format("fd {}", v);
+  // Where the kernel writes a sync_file fd that signals when this commit's
+  // frame is on screen.
+  if (name == "OUT_FENCE_PTR") return v == 0 ? "0 (none)" : "(a pointer the kernel fills with an out-fence fd)";
   return fmt::format("{}", v);
 }
 
@@ -218,7 +221,14 @@ IoctlText describe_ioctl(unsigned long request, const void* arg, long result, in
     case DMA_BUF_IOCTL_EXPORT_SYNC_FILE: {
       t.name = "DMA_BUF_IOCTL_EXPORT_SYNC_FILE";
       const auto& e = as<dma_buf_export_sync_file>(arg);
-      t.meaning = fmt::format("the buffer's pending {} fences as a sync_file{}", (e.flags & DMA_BUF_SYNC_WRITE) ? "write" : "read",
+      // READ asks for what a reader must wait for: the buffer's pending
+      // writes (the GPU still rendering it). WRITE asks for what a writer
+      // must wait for: every pending read and write.
+      t.meaning = fmt::format("{} as a sync_file{}",
+                              (e.flags & DMA_BUF_SYNC_WRITE)
+                                  ? "the fences a writer must wait for (every pending read and write of the buffer)"
+                                  : "the fences a reader must wait for (the buffer's pending writes, e.g. the GPU "
+                                    "still rendering it)",
                               ok ? fmt::format(" (fd {})", e.fd) : "");
       break;
     }

@@ -154,6 +154,21 @@ TEST(IoctlNames, LegacyPageFlipAndDmaBufSync) {
   EXPECT_THAT(describe_ioctl(DMA_BUF_IOCTL_SYNC, &s, 0, 0).meaning, HasSubstr("(READ|WRITE) to the dma-buf's mapping ends"));
 }
 
+#ifdef DMA_BUF_IOCTL_EXPORT_SYNC_FILE
+// EXPORT_SYNC_FILE(READ) returns what a reader must wait for: the pending
+// writes (the renderer), not "read fences".
+TEST(IoctlNames, ExportSyncFileSaysWhoseFencesItReturns) {
+  dma_buf_export_sync_file e{DMA_BUF_SYNC_READ, 21};
+  const IoctlText t = describe_ioctl(DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &e, 0, 0);
+  EXPECT_EQ(t.name, "DMA_BUF_IOCTL_EXPORT_SYNC_FILE");
+  EXPECT_THAT(t.meaning, HasSubstr("a reader must wait for (the buffer's pending writes"));
+  EXPECT_THAT(t.meaning, HasSubstr("(fd 21)"));
+  e.flags = DMA_BUF_SYNC_WRITE;
+  EXPECT_THAT(describe_ioctl(DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &e, 0, 0).meaning,
+              HasSubstr("a writer must wait for (every pending read and write"));
+}
+#endif
+
 TEST(IoctlNames, UnknownRequestsKeepTheirNumber) {
   EXPECT_EQ(describe_ioctl(DRM_IOWR(0x41, struct drm_gem_close), nullptr, 0, 0).name, "DRM ioctl 0x41");
   EXPECT_THAT(describe_ioctl(DRM_IOWR(0x41, struct drm_gem_close), nullptr, 0, 0).meaning, HasSubstr("driver's own"));
