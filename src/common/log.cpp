@@ -19,4 +19,12 @@ void write(Level l, std::string_view text) {
                static_cast<int>(text.size()), text.data());
 }
 
+std::string c_log_line(const char* format, va_list ap) {
+  char buf[512];
+  std::vsnprintf(buf, sizeof buf, format, ap);
+  std::string line(buf);
+  while (!line.empty() && line.back() == '\n') line.pop_back();
+  return line;
+}
+
 }  // namespace zc::log

@@ -3,6 +3,8 @@
 
 #include <fmt/core.h>
 
+#include <cstdarg>
+#include <string>
 #include <string_view>
 
 namespace zc::log {
@@ -13,6 +15,9 @@ void set_level(Level level);
 Level level();
 void set_prefix(std::string_view program);  // e.g. "zcpipe-compositor"
 void write(Level level, std::string_view text);
+// A printf-style message from a C library's log hook (libwayland's
+// wl_log_set_handler_*), as one line without its trailing newlines.
+std::string c_log_line(const char* format, va_list ap);
 
 template <typename... Args>
 void error(fmt::format_string<Args...> f, Args&&... args) {

@@ -514,13 +514,7 @@ namespace {
 // libwayland's own messages ("error in client communication", lock file
 // problems) go through our log, at debug level: the decisions that matter
 // are logged once where zcpipe makes them.
-void wayland_log(const char* format, va_list ap) {
-  char buf[512];
-  std::vsnprintf(buf, sizeof buf, format, ap);
-  std::string line(buf);
-  while (!line.empty() && line.back() == '\n') line.pop_back();
-  log::debug("libwayland: {}", line);
-}
+void wayland_log(const char* format, va_list ap) { log::debug("libwayland: {}", log::c_log_line(format, ap)); }
 }  // namespace
 
 Result<std::unique_ptr<Server>> Server::create(const ServerConfig& config) {

@@ -48,11 +48,7 @@ uint32_t drm_to_shm_format(uint32_t fourcc) {
 }
 
 void wayland_client_log(const char* format, va_list ap) {
-  char buf[512];
-  std::vsnprintf(buf, sizeof buf, format, ap);
-  std::string line(buf);
-  while (!line.empty() && line.back() == '\n') line.pop_back();
-  log::debug("libwayland-client (parent): {}", line);
+  log::debug("libwayland-client (parent): {}", log::c_log_line(format, ap));
 }
 
 class WaylandOutput;
