@@ -450,6 +450,7 @@ void Server::Impl::on_presented(uint64_t tag, const output::Presented& p) {
       if (p.fence)
         r->notes.set_fence(p.fence->attached, p.fence->signal_after_ns, p.fence->wait_ns, p.fence->flip_after_ns,
                            p.fence->out_fence);
+      if (p.copy_fence) r->notes.set_copy_fence(p.copy_fence->waited, p.copy_fence->wait_ns);
     }
 }
 

@@ -144,6 +144,7 @@ struct FrameNotes {
     kFeedback = 1u << 7,       // client: refresh_ns, presentation_flags are set
     kOutputCopy = 1u << 8,     // compositor: the output copied output_copy_bytes
     kFence = 1u << 9,          // compositor (KMS, direct dma-buf): the fence_* fields are set
+    kCopyFence = 1u << 10,     // compositor (KMS, copied dma-buf): copy_fence_* are set
   };
   uint32_t has = 0;
   uint64_t ready_ns = 0, commit_ns = 0, surface_commit = 0;
@@ -162,6 +163,10 @@ struct FrameNotes {
   uint64_t fence_signal_ns = 0; // commit -> render fence signalled (0: before the commit)
   uint64_t fence_wait_ns = 0;   // the commit held back until it signalled
   uint64_t flip_ns = 0;         // commit -> on screen
+  // The copy fallback waited for the buffer's render fence in the event
+  // loop, not in DMA_BUF_IOCTL_SYNC (output/kms/fence.h, docs/fences.md).
+  bool copy_fence_waited = false;  // it had not signalled: the copy was deferred
+  uint64_t copy_fence_wait_ns = 0; // copy wanted -> copy made
 
   bool is(Bit b) const { return (has & b) != 0; }
   void set_ready(uint64_t ns) { ready_ns = ns; has |= kReadyNs; }
@@ -189,6 +194,11 @@ struct FrameNotes {
     flip_ns = flip;
     out_fence = out;
     has |= kFence;
+  }
+  void set_copy_fence(bool waited, uint64_t wait_ns) {
+    copy_fence_waited = waited;
+    copy_fence_wait_ns = wait_ns;
+    has |= kCopyFence;
   }
 };
 

@@ -43,7 +43,7 @@ const std::vector<std::string>& record_keys() {
       "ready_ns", "commit_ns", "surface_commit", "checksum", "shown_frame", "presented", "presented_ns", "msc",
       "zero_copy", "latency_us", "ready_latency_us", "refresh_ns", "presentation_flags", "discarded", "scanout",
       "scanout_reason", "scanout_reasons", "buffer_kind", "output_copy_bytes", "fence_attached", "fence_signal_us",
-      "fence_wait_us", "flip_us", "out_fence", "trace"};
+      "fence_wait_us", "flip_us", "out_fence", "copy_fence_waited", "copy_fence_wait_us", "trace"};
   return keys;
 }
 
@@ -122,6 +122,10 @@ json to_json(const FrameLedger& l, const FrameRecord& r) {
     j["fence_wait_us"] = latency_us(0, n.fence_wait_ns);
     j["flip_us"] = latency_us(0, n.flip_ns);
     j["out_fence"] = n.out_fence;
+  }
+  if (n.is(B::kCopyFence)) {
+    j["copy_fence_waited"] = n.copy_fence_waited;
+    j["copy_fence_wait_us"] = latency_us(0, n.copy_fence_wait_ns);
   }
   if (r.frame == l.trace_frame()) j["trace"] = trace_events_json();
   return j;

@@ -35,6 +35,9 @@ struct KmsConfig {
   // How a dma-buf's render fence becomes a sync_file (empty: the kernel's
   // DMA_BUF_IOCTL_EXPORT_SYNC_FILE). The unit tests hand out fds they control.
   buffer::SyncFileExporter export_fence;
+  // How the fences of a buffer's distinct objects become one sync_file
+  // (empty: the kernel's SYNC_IOC_MERGE). The unit tests merge their own.
+  buffer::SyncFileMerger merge_fences;
 };
 
 Result<std::unique_ptr<Output>> create_kms(wl_event_loop* loop, const KmsConfig& config);

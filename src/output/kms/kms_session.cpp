@@ -33,6 +33,8 @@ Result<void> KmsOutput::init() {
   }
   if (!committer_) committer_ = make_legacy_committer(dev_->drm_ptr(), target);
   if (!cfg_.export_fence) cfg_.export_fence = buffer::export_sync_file;
+  if (!cfg_.merge_fences) cfg_.merge_fences = buffer::merge_sync_files;
+  fence_ops_ = FenceOps{cfg_.export_fence, cfg_.merge_fences};
   formats_ = kms::scanout_formats(drm_, pipe_);
   importable_ = kms::importable_formats(formats_, pipe_.plane_formats, caps.addfb2_modifiers);
 
@@ -166,6 +168,8 @@ std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
       {"kms_gem_handles_closed", fb_counters_->gem_handles_closed},
       {"kms_fences_attached", n_.fences_attached},
       {"kms_fences_waited", n_.fences_waited},
+      {"kms_fences_merged", n_.fences_merged},
+      {"kms_copies_waited", n_.copies_waited},
       {"kms_out_fences", n_.out_fences},
   };
   if (cfg_.verify)

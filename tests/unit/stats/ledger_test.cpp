@@ -312,6 +312,7 @@ TEST(Ledger, RecordJsonKeysAreExactlyRecordKeys) {
   a.set_feedback(16'666'666, 7);
   a.set_output_copy(64);
   a.set_fence(true, 2000, 0, 3500, true);
+  a.set_copy_fence(true, 4500);
   a.scanout = Scanout::copy;
   // Bits 0 and 3, named and described by what the app registers.
   l.set_reason_names([](uint32_t b) -> const char* { return b == 0 ? "format" : b == 3 ? "y_invert" : nullptr; },
@@ -336,6 +337,8 @@ TEST(Ledger, RecordJsonKeysAreExactlyRecordKeys) {
   EXPECT_EQ(f1.at("fence_wait_us"), 0.0);
   EXPECT_EQ(f1.at("flip_us"), 3.5);
   EXPECT_EQ(f1.at("out_fence"), true);
+  EXPECT_EQ(f1.at("copy_fence_waited"), true);
+  EXPECT_EQ(f1.at("copy_fence_wait_us"), 4.5);
   EXPECT_EQ(f1.at("scanout_reasons"), (nlohmann::json{"format", "y_invert"}));  // in bit order
   EXPECT_EQ(f1.at("scanout_reason"), "format; rows stored bottom-up");  // sentence where one is known
   EXPECT_EQ(f1.at("copies")[0].at("where"), "shm->scanout");
