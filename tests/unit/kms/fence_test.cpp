@@ -30,6 +30,8 @@
 #include "output/kms/framebuffer.h"
 #include "output/kms/kms_output.h"
 #include "output_harness.h"
+#include "stats/ledger_json.h"
+#include "stats/trace.h"
 #include "test_buffer.h"
 #include "tiled_buffer.h"
 
@@ -553,6 +555,38 @@ TEST(KmsFenceCopy, ACommitRefusalFallsBackToACopyThatWaitsInTheLoop) {
     EXPECT_TRUE(h.presented[1].copy_fence->waited);
   }
   EXPECT_EQ(count_open_fds(), fds_before);
+}
+
+// ------------------------------------------------------------ --explain
+// zcpipe-demo --explain narrates a traced frame from these steps (ZC_TRACE):
+// the merge of the objects' fences, and the copy waiting in the loop.
+TEST(KmsFenceExplain, TheMergeAndTheCopysWaitInTheLoopAreNarrated) {
+  std::array<TestFence, 3> fences;
+  TestFence merged;
+  Exporter ex{{&fences[0], &fences[1], &fences[2]}};
+  Merger mg{&merged};
+  FenceHarness h(/*atomic=*/true, ex, &mg, intel_plane);
+  ASSERT_TRUE(h.out) << h.error;
+  stats::trace_start();
+  h.out->present(ccs_buffer(/*separate_objects=*/true), 1, true);
+  merged.signal();
+  h.flip(0, kLate);
+  h.out->present(make_buffer(32, 24, 2), 2, true);  // copied, once fences[2] signals
+  fences[2].signal();
+  h.dispatch();
+  stats::trace_stop();
+  std::vector<std::string> steps;
+  for (const auto& e : stats::trace_events_json())
+    if (e.at("kind") == "step") steps.push_back(e.at("text").get<std::string>());
+  auto said = [&steps](const std::string& what) {
+    return std::any_of(steps.begin(), steps.end(), [&](const std::string& t) { return t.find(what) != std::string::npos; });
+  };
+  EXPECT_TRUE(said("2 exports (DMA_BUF_IOCTL_EXPORT_SYNC_FILE) merged into one sync_file (SYNC_IOC_MERGE)"))
+      << ::testing::PrintToString(steps);
+  EXPECT_TRUE(said("the copy waits for the GPU in the event loop")) << ::testing::PrintToString(steps);
+  EXPECT_TRUE(said("the copy runs now, and DMA_BUF_IOCTL_SYNC has nothing left to wait for"))
+      << ::testing::PrintToString(steps);
+  EXPECT_EQ(h.copies.size(), 1u);
 }
 
 // ------------------------------------------------------------ sync_file
