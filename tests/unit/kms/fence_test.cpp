@@ -19,6 +19,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -27,6 +28,7 @@
 #include "fake_drm.h"
 #include "output/kms/commit.h"
 #include "output/kms/device.h"
+#include "output/kms/fence.h"
 #include "output/kms/framebuffer.h"
 #include "output/kms/kms_output.h"
 #include "output_harness.h"
@@ -553,6 +555,65 @@ TEST(KmsFenceCopy, ACommitRefusalFallsBackToACopyThatWaitsInTheLoop) {
     EXPECT_TRUE(h.presented[1].reasons.has(output::ScanoutReason::commit_failed));
     ASSERT_TRUE(h.presented[1].copy_fence);
     EXPECT_TRUE(h.presented[1].copy_fence->waited);
+  }
+  EXPECT_EQ(count_open_fds(), fds_before);
+}
+
+// ------------------------------------------------------------ FrameFence alone
+// Without the export ioctl each object's dma-buf is polled (POLLIN once its
+// writers are done), one after another: pipes stand in for two objects.
+TEST(FrameFenceAlone, WithoutTheExportIoctlEachObjectsDmabufIsWaitedForInTurn) {
+  const int fds_before = count_open_fds();
+  {
+    TestFence a, b;
+    buffer::Dmabuf d;
+    d.num_planes = 2;
+    d.planes[0].fd = a.read_end.dup_cloexec();
+    d.planes[1].fd = b.read_end.dup_cloexec();
+    Exporter ex;
+    ex.enotty = true;
+    Merger mg;
+    auto fence = output::kms::FrameFence::take(output::kms::FenceOps{ex.fn(), mg.fn()}, d, 1);
+    ASSERT_TRUE(fence);
+    EXPECT_FALSE(fence->is_sync_file()) << "dma-bufs to poll cannot go into IN_FENCE_FD";
+    EXPECT_EQ(fence->objects(), 2u);
+    EXPECT_EQ(mg.calls, 0);
+    wl_event_loop* loop = wl_event_loop_create();
+    struct Ctx {
+      output::kms::FrameFence* f;
+      int fired = 0;
+    } ctx{&*fence};
+    auto cb = [](int, uint32_t, void* data) {
+      auto* c = static_cast<Ctx*>(data);
+      c->fired++;
+      c->f->readable();
+      return 0;
+    };
+    EXPECT_FALSE(fence->wait_in_loop(loop, cb, &ctx, 2));
+    b.signal();  // the second object is done, the first is still written
+    wl_event_loop_dispatch(loop, 0);
+    EXPECT_EQ(ctx.fired, 0) << "the loop watches the first object still pending";
+    EXPECT_FALSE(fence->wait_in_loop(loop, cb, &ctx, 3));
+    a.signal();
+    wl_event_loop_dispatch(loop, 0);
+    EXPECT_EQ(ctx.fired, 1);
+    EXPECT_TRUE(fence->wait_in_loop(loop, cb, &ctx, 4)) << "both objects' writers are done";
+    wl_event_loop_dispatch(loop, 0);
+    EXPECT_EQ(ctx.fired, 1) << "no watch is left behind";
+    // A fence dropped while it waits takes its watch with it.
+    TestFence c;
+    buffer::Dmabuf d2;
+    d2.num_planes = 1;
+    d2.planes[0].fd = c.read_end.dup_cloexec();
+    std::optional<output::kms::FrameFence> waiting{
+        output::kms::FrameFence::take(output::kms::FenceOps{ex.fn(), mg.fn()}, d2, 5).value()};
+    ctx.f = &*waiting;
+    EXPECT_FALSE(waiting->wait_in_loop(loop, cb, &ctx, 6));
+    waiting.reset();
+    c.signal();
+    wl_event_loop_dispatch(loop, 0);
+    EXPECT_EQ(ctx.fired, 1);
+    wl_event_loop_destroy(loop);
   }
   EXPECT_EQ(count_open_fds(), fds_before);
 }
