@@ -7,7 +7,10 @@
 //               atomic TEST_ONLY: can the primary plane show it as it is?
 //                 yes: it goes on the plane itself (0 copies)
 //                 no:  the CPU copies it into a dumb buffer of ours
-//                      (1 copy, with the reason recorded for that frame)
+//                      (1 copy, with the reason recorded for that frame),
+//                      once the buffer's render fence has signalled: the
+//                      event loop waits for it (kms/fence.h), never the
+//                      CPU's DMA_BUF_IOCTL_SYNC
 //   commit      NONBLOCK | PAGE_FLIP_EVENT, at most one in flight
 //   flip event  the frame is on screen: presented(), the previous one
 //               released(), vblank() for frame callbacks, next commit
