@@ -87,6 +87,11 @@ json process_figures(const json& rec) {
   // /proc/self/io only when the ledger read it per frame (ZCPIPE_LEDGER_IO=1).
   for (const char* k : {"rchar", "wchar", "syscr", "syscw"})
     if (rec.contains(k)) p[k] = rec[k];
+  // The client's: pixel bytes its CPU wrote or read (0 when a GPU drew), and
+  // its whole process's CPU, GL driver threads included (the thread's
+  // cpu_us misses them).
+  for (const char* k : {"cpu_touched_bytes", "process_cpu_us"})
+    if (rec.contains(k)) p[k] = rec[k];
   p["by_call"] = rec.value("syscalls", json::object()).value("by_call", json::object());
   return p;
 }
@@ -255,7 +260,8 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
         const json& p = f[proc];
         if (p.empty()) continue;
         for (const char* k : {"syscalls", "mode_switches", "context_switches", "voluntary_cs", "involuntary_cs",
-                              "minor_faults", "cpu_us", "measure_syscalls", "measure_us", "syscr", "syscw"})
+                              "minor_faults", "cpu_us", "measure_syscalls", "measure_us", "syscr", "syscw",
+                              "cpu_touched_bytes", "process_cpu_us"})
           if (p.contains(k)) series[fmt::format("{}_{}", proc, k)].push_back(p[k].get<double>());
       }
       // Both processes together: what the frame cost the machine.
@@ -546,6 +552,10 @@ std::string format_run(const json& run) {
     row(p + " minor page faults", p + "_minor_faults");
     row(p + " CPU time (us)", p + "_cpu_us");
   }
+  // The renderer's difference (docs/fences.md): pixels the client's CPU
+  // touched, and the client's CPU in all its threads (a GL driver's too).
+  row("client CPU bytes touched (pixels)", "client_cpu_touched_bytes");
+  row("client process CPU, all threads (us)", "client_process_cpu_us");
   row("latency commit -> on screen (us)", "latency_us");
   row("latency rendered -> on screen (us)", "ready_latency_us");
   if (pf.contains("client_measure_syscalls") || pf.contains("compositor_measure_syscalls")) {
