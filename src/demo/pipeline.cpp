@@ -87,6 +87,11 @@ json process_figures(const json& rec) {
   // /proc/self/io only when the ledger read it per frame (ZCPIPE_LEDGER_IO=1).
   for (const char* k : {"rchar", "wchar", "syscr", "syscw"})
     if (rec.contains(k)) p[k] = rec[k];
+  // The client's: pixel bytes its CPU wrote or read (0 when a GPU drew), and
+  // its whole process's CPU, GL driver threads included (the thread's
+  // cpu_us misses them).
+  for (const char* k : {"cpu_touched_bytes", "process_cpu_us"})
+    if (rec.contains(k)) p[k] = rec[k];
   p["by_call"] = rec.value("syscalls", json::object()).value("by_call", json::object());
   return p;
 }
@@ -227,6 +232,11 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
     if (s != nullptr && s->contains("scanout")) f["scanout"] = (*s)["scanout"];
     if (s != nullptr && s->contains("scanout_reason")) f["scanout_reason"] = (*s)["scanout_reason"];
     if (s != nullptr && s->contains("scanout_reasons")) f["scanout_reasons"] = (*s)["scanout_reasons"];
+    // KMS, a dma-buf on the plane: who waited for the GPU's render fence,
+    // and how long (docs/fences.md), as the compositor's record has them.
+    if (s != nullptr)
+      for (const char* k : {"fence_attached", "fence_signal_us", "fence_wait_us", "flip_us", "out_fence"})
+        if (s->contains(k)) f[k] = (*s)[k];
     f["client"] = process_figures(c);
     f["compositor"] = s ? process_figures(*s) : json::object();
     const uint64_t copies = f["client"]["cpu_copies"].get<uint64_t>() +
@@ -255,7 +265,8 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
         const json& p = f[proc];
         if (p.empty()) continue;
         for (const char* k : {"syscalls", "mode_switches", "context_switches", "voluntary_cs", "involuntary_cs",
-                              "minor_faults", "cpu_us", "measure_syscalls", "measure_us", "syscr", "syscw"})
+                              "minor_faults", "cpu_us", "measure_syscalls", "measure_us", "syscr", "syscw",
+                              "cpu_touched_bytes", "process_cpu_us"})
           if (p.contains(k)) series[fmt::format("{}_{}", proc, k)].push_back(p[k].get<double>());
       }
       // Both processes together: what the frame cost the machine.
@@ -546,6 +557,10 @@ std::string format_run(const json& run) {
     row(p + " minor page faults", p + "_minor_faults");
     row(p + " CPU time (us)", p + "_cpu_us");
   }
+  // The renderer's difference (docs/fences.md): pixels the client's CPU
+  // touched, and the client's CPU in all its threads (a GL driver's too).
+  row("client CPU bytes touched (pixels)", "client_cpu_touched_bytes");
+  row("client process CPU, all threads (us)", "client_process_cpu_us");
   row("latency commit -> on screen (us)", "latency_us");
   row("latency rendered -> on screen (us)", "ready_latency_us");
   if (pf.contains("client_measure_syscalls") || pf.contains("compositor_measure_syscalls")) {

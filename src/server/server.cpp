@@ -206,6 +206,7 @@ void Server::Impl::commit(Surface& s) {
       case StreamCommit::none: break;
     }
   } else if (attaching && buffer == nullptr) {
+    s.has_buffer = false;
     unmap(s);
   } else if (attaching) {
     // A wl_shm buffer is checked against its pool before anything reads it
@@ -239,6 +240,7 @@ void Server::Impl::apply_commit(Surface& s, const CommitContent& c, ResourceList
     }
   counters.commits++;
   s.commits++;
+  s.has_buffer = true;
   if (!s.mapped && s.toplevel != nullptr) {
     s.mapped = true;
     stack.push_back(&s);

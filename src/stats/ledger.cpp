@@ -187,9 +187,10 @@ Result<FrameLedger> FrameLedger::create(std::string process, LedgerOptions optio
   if (const char* e = std::getenv("ZCPIPE_LEDGER_IO"); e != nullptr && std::strcmp(e, "1") == 0) options.proc_io = true;
   if (options.capacity == 0) return Error{EINVAL, "ledger capacity must be at least 1 frame"};
   clock_source();  // tells the interposer whether clock reads are syscalls
-  auto sampler = Sampler::create(options.proc_io);
+  auto sampler = Sampler::create(options.proc_io, options.process_cpu);
   if (!sampler) return sampler.error();
   FrameLedger l(std::move(process), std::move(sampler).value(), options.capacity);
+  l.process_cpu_ = options.process_cpu;
   {
     ScopedUncounted quiet;
     l.first_tick_ = l.last_tick_ = ticks();
@@ -206,6 +207,13 @@ double FrameLedger::ticks_to_us(uint64_t t) const {
 
 double FrameLedger::cpu_us(const FrameRecord& r) const {
   const double raw = static_cast<double>(r.raw_cpu_us());
+  return std::max(0.0, raw - measure_us(r));
+}
+
+// The ledger runs in the pacing thread, which is part of the process: its
+// own time comes off the process's figure as it does off the thread's.
+double FrameLedger::process_cpu_us(const FrameRecord& r) const {
+  const double raw = static_cast<double>(r.process_user_us + r.process_system_us);
   return std::max(0.0, raw - measure_us(r));
 }
 
@@ -227,6 +235,11 @@ void FrameLedger::close_window(const Sample& now) {
   r.wchar = minus(now.wchar, s.wchar);
   r.syscr = minus(now.syscr, s.syscr);
   r.syscw = minus(now.syscw, s.syscw);
+  r.process = process_cpu_;
+  r.process_user_us = minus(now.process_user_us, s.process_user_us);
+  r.process_system_us = minus(now.process_system_us, s.process_system_us);
+  totals_.process_user_us += r.process_user_us;
+  totals_.process_system_us += r.process_system_us;
   totals_.frames++;
   totals_.syscalls += r.syscalls;
   totals_.measure_syscalls += now.measuring - s.measuring;

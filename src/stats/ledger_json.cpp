@@ -43,7 +43,9 @@ const std::vector<std::string>& record_keys() {
       "ready_ns", "commit_ns", "surface_commit", "checksum", "shown_frame", "presented", "presented_ns", "msc",
       "zero_copy", "latency_us", "ready_latency_us", "refresh_ns", "presentation_flags", "discarded", "scanout",
       "scanout_reason", "scanout_reasons", "buffer_kind", "output_copy_bytes", "fence_attached", "fence_signal_us",
-      "fence_wait_us", "flip_us", "out_fence", "copy_fence_waited", "copy_fence_wait_us", "trace"};
+      "fence_wait_us", "flip_us", "out_fence", "copy_fence_waited", "copy_fence_wait_us", "trace",
+      // the client's CPU in pixels, and its whole process (other threads: a GL driver's)
+      "cpu_touched_bytes", "process_cpu_us"};
   return keys;
 }
 
@@ -70,6 +72,7 @@ json to_json(const FrameLedger& l, const FrameRecord& r) {
   j["cpu_us"] = round2(l.cpu_us(r));
   j["measure_syscalls"] = r.measure_syscalls;
   j["measure_us"] = round2(l.measure_us(r));
+  if (r.process) j["process_cpu_us"] = round2(l.process_cpu_us(r));
   if (r.io) {
     j["rchar"] = r.rchar;
     j["wchar"] = r.wchar;
@@ -127,6 +130,7 @@ json to_json(const FrameLedger& l, const FrameRecord& r) {
     j["copy_fence_waited"] = n.copy_fence_waited;
     j["copy_fence_wait_us"] = latency_us(0, n.copy_fence_wait_ns);
   }
+  if (n.is(B::kCpuTouched)) j["cpu_touched_bytes"] = n.cpu_touched_bytes;
   if (r.frame == l.trace_frame()) j["trace"] = trace_events_json();
   return j;
 }
@@ -160,6 +164,12 @@ json to_json(const FrameLedger& l) {
         {"cpu_us", round2(measure_us)},
         {"syscalls_per_frame", round2(static_cast<double>(t.measure_syscalls.total()) * per)},
         {"cpu_us_per_frame", round2(measure_us * per)}}}};
+  if (l.process_cpu()) {
+    // Every thread of the process, less the ledger's own time (as cpu_us).
+    const double process = std::max(0.0, static_cast<double>(t.process_user_us + t.process_system_us) - measure_us);
+    totals["process_cpu_us"] = round2(process);
+    totals["process_cpu_us_per_frame"] = round2(process * per);
+  }
   return {{"process", l.process()},
           {"interposer", interposer_linked()},
           {"interposer_exported", interposer_exported()},

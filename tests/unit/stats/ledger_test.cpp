@@ -2,6 +2,7 @@
 // right frame, and the JSON a run reports.
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -296,7 +297,7 @@ TEST(Ledger, ProcIoIsOffByDefaultAndNotInTheRecords) {
 // and every key there is reachable: docs and schema are checked against that
 // list (tests/unit/stats/schema_test.cpp), so none of the three can drift.
 TEST(Ledger, RecordJsonKeysAreExactlyRecordKeys) {
-  auto made = FrameLedger::create("keys", LedgerOptions{.capacity = 4, .proc_io = true});
+  auto made = FrameLedger::create("keys", LedgerOptions{.capacity = 4, .proc_io = true, .process_cpu = true});
   ASSERT_TRUE(made.ok());
   FrameLedger l = std::move(made).value();
   l.set_trace_frame(1);
@@ -313,6 +314,7 @@ TEST(Ledger, RecordJsonKeysAreExactlyRecordKeys) {
   a.set_output_copy(64);
   a.set_fence(true, 2000, 0, 3500, true);
   a.set_copy_fence(true, 4500);
+  a.add_cpu_touched(0);
   a.scanout = Scanout::copy;
   // Bits 0 and 3, named and described by what the app registers.
   l.set_reason_names([](uint32_t b) -> const char* { return b == 0 ? "format" : b == 3 ? "y_invert" : nullptr; },
@@ -371,6 +373,61 @@ TEST(Ledger, IsMovable) {
   b.end_frame();
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(b.at(0).cpu_copy_bytes, 3u);
+}
+
+}  // namespace
+}  // namespace zc::stats
+
+namespace zc::stats {
+namespace {
+
+// The process figure sees other threads' CPU (a GL driver's, in the client);
+// the thread figure, by design, does not.
+TEST(Ledger, ProcessCpuCountsOtherThreads) {
+  auto made = FrameLedger::create("proc", LedgerOptions{.capacity = 4, .proc_io = false, .process_cpu = true});
+  ASSERT_TRUE(made.ok());
+  FrameLedger l = std::move(made).value();
+  l.begin_frame(0);
+  std::thread worker([] {
+    // Burn 60 ms of this thread's own CPU time (not wall time: on a busy
+    // machine the thread may wait for a CPU).
+    auto cpu_ns = [] {
+      timespec ts{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+    };
+    const uint64_t until = cpu_ns() + 60'000'000u;
+    while (cpu_ns() < until) {
+    }
+  });
+  worker.join();
+  l.end_frame();
+  const FrameRecord& r = l.at(0);
+  EXPECT_TRUE(r.process);
+  EXPECT_GE(l.process_cpu_us(r), 30'000.0);  // the worker's time, with margin for a busy machine
+  EXPECT_LT(l.cpu_us(r), 30'000.0);          // this thread only waited in join()
+  const nlohmann::json doc = to_json(l);
+  EXPECT_GE(doc.at("frames")[0].at("process_cpu_us").get<double>(), 30'000.0);
+  EXPECT_GE(doc.at("totals").at("process_cpu_us_per_frame").get<double>(), 30'000.0);
+}
+
+TEST(Ledger, CpuTouchedBytesAccumulateAndZeroIsWritten) {
+  auto made = FrameLedger::create("touch", LedgerOptions{.capacity = 4});
+  ASSERT_TRUE(made.ok());
+  FrameLedger l = std::move(made).value();
+  l.begin_frame(0);
+  l.current()->notes.add_cpu_touched(100);
+  l.current()->notes.add_cpu_touched(16);
+  l.begin_frame(1);
+  l.current()->notes.add_cpu_touched(0);  // a GPU drew: 0 is a figure, not an absence
+  l.begin_frame(2);                       // nothing said: no key
+  l.end_frame();
+  const nlohmann::json doc = to_json(l);
+  EXPECT_EQ(doc.at("frames")[0].at("cpu_touched_bytes"), 116);
+  EXPECT_EQ(doc.at("frames")[1].at("cpu_touched_bytes"), 0);
+  EXPECT_FALSE(doc.at("frames")[2].contains("cpu_touched_bytes"));
+  EXPECT_FALSE(doc.at("frames")[0].contains("process_cpu_us"));  // not asked for
+  EXPECT_FALSE(doc.at("totals").contains("process_cpu_us"));
 }
 
 }  // namespace
