@@ -82,6 +82,9 @@ json process_figures(const json& rec) {
   // What the ledger itself cost in this window, kept apart from the pipeline.
   p["measure_syscalls"] = rec.value("measure_syscalls", 0);
   p["measure_us"] = rec.value("measure_us", 0.0);
+  // What --verify's read-back cost in this window, kept apart the same way.
+  p["verify_syscalls"] = rec.value("verify_syscalls", 0);
+  p["verify_us"] = rec.value("verify_us", 0.0);
   p["cpu_copies"] = rec.value("cpu_copies", 0);
   p["cpu_copy_bytes"] = rec.value("cpu_copy_bytes", 0);
   // /proc/self/io only when the ledger read it per frame (ZCPIPE_LEDGER_IO=1).
@@ -269,6 +272,11 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
                               "cpu_touched_bytes", "process_cpu_us"})
           if (p.contains(k)) series[fmt::format("{}_{}", proc, k)].push_back(p[k].get<double>());
       }
+      // --verify's read-back in the compositor, only in runs that verify. (The
+      // client's checksum of what it rendered is still in the client's CPU.)
+      if (o.verify && !f["compositor"].empty())
+        for (const char* k : {"verify_syscalls", "verify_us"})
+          series[fmt::format("compositor_{}", k)].push_back(f["compositor"][k].get<double>());
       // Both processes together: what the frame cost the machine.
       if (!f["compositor"].empty()) {
         for (const char* k : {"syscalls", "mode_switches", "context_switches", "minor_faults", "cpu_us", "measure_syscalls", "measure_us"})
@@ -337,6 +345,13 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
     if (l.contains("window")) window[proc] = l["window"];
   }
   run["measuring"] = measuring;
+  // --verify's read-back in the compositor, over every frame (exact ledger
+  // totals): the cost of checking, apart from the pipeline's figures as
+  // measuring is. Empty without --verify.
+  json verifying = json::object();
+  if (o.verify && compositor.contains("ledger") && compositor["ledger"].contains("totals"))
+    verifying["compositor"] = compositor["ledger"]["totals"].value("verify", json::object());
+  run["verifying"] = verifying;
   run["ledger_window"] = window;
   run["frames"] = std::move(frames);
   if (o.trace_frame >= 0) {
@@ -574,6 +589,11 @@ std::string format_run(const json& run) {
     if (m.contains("clock"))
       out += fmt::format("  (clocksource {}: reading the clock {} a syscall here)\n", m["clock"].value("source", "?"),
                          m["clock"].value("reads_are_syscalls", false) ? "is" : "is not");
+  }
+  if (pf.contains("compositor_verify_us")) {
+    out += "  verifying (--verify reading back what the display shows, not in the figures above)\n";
+    row("compositor verify syscalls", "compositor_verify_syscalls");
+    row("compositor verify CPU time (us)", "compositor_verify_us");
   }
   if (run.contains("overwrite_proof")) out += wrap(format_overwrite_line(run["overwrite_proof"]), 0, 2);
   const json& checks = run["checks"];

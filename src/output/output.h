@@ -133,6 +133,15 @@ class Output {
   // commits, TEST_ONLY rejections, copies. Empty when the output keeps none.
   virtual std::vector<std::pair<std::string, uint64_t>> counters() const { return {}; }
 
+  // Gives the display up as the destructor would (KMS: waits for the flip in
+  // flight, puts back what was shown before, removes every framebuffer), but
+  // keeps the object, so that counters() read afterwards cover the teardown
+  // too: a run's record must say its framebuffers were removed, not that
+  // three were still live a moment before exit. After close() only
+  // counters() and the destructor may be called; a second close() does
+  // nothing, and the destructor does not repeat it.
+  virtual void close() {}
+
   void set_callbacks(Callbacks cb) { cb_ = std::move(cb); }
 
  protected:

@@ -590,6 +590,10 @@ void Server::run() { wl_display_run(impl_->display); }
 void Server::shutdown() {
   wl_display_destroy_clients(impl_->display);
   if (impl_->scanout) impl_->scanout->release_idle();
+  // Last, with no client left to present anything: the output's teardown,
+  // so that its counters (framebuffers removed, live) are final when the
+  // compositor writes them.
+  if (impl_->out) impl_->out->close();
 }
 void Server::terminate() { wl_display_terminate(impl_->display); }
 

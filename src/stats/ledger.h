@@ -22,6 +22,11 @@
 // the interposer into a separate "measuring" bucket, and the time spent
 // inside its own code is timed; both are reported beside the pipeline's
 // figures, never hidden in them and never silently dropped.
+//
+// --verify's work is kept apart the same way: an output that reads back what
+// it shows (a stand-in for a display CRC, output/read_back.h) does so inside
+// a ScopedVerify, and the CPU time and syscalls spent there are charged to the
+// window's verify figures, not to the pipeline's.
 #pragma once
 
 #include <array>
@@ -70,6 +75,26 @@ class ScopedUncounted {
   ~ScopedUncounted();
   ScopedUncounted(const ScopedUncounted&) = delete;
   ScopedUncounted& operator=(const ScopedUncounted&) = delete;
+};
+
+// Work done while an instance is alive on a thread is --verify's, not the
+// pipeline's: the thread's CPU time in it (CLOCK_THREAD_CPUTIME_ID, read at
+// both ends: two clock reads, counted as measuring) and the syscalls it made
+// are taken out of the open frame window's figures and reported as that
+// window's verify_us / verify_syscalls. Without it, checksumming a 4K frame
+// twice per flip (shown, then leaving) would be most of what a frame seems to
+// cost the compositor. Nested instances count once (the outermost).
+class ScopedVerify {
+ public:
+  ScopedVerify();
+  ~ScopedVerify();
+  ScopedVerify(const ScopedVerify&) = delete;
+  ScopedVerify& operator=(const ScopedVerify&) = delete;
+
+ private:
+  bool outer_ = false;
+  uint64_t cpu0_ns_ = 0;
+  SyscallCounts sys0_;
 };
 
 // Whether reading CLOCK_MONOTONIC enters the kernel on this machine. The
@@ -235,11 +260,13 @@ struct FrameRecord {
   uint64_t measure_ticks = 0;      // timer ticks inside the ledger's own code in this window
   bool process = false;            // process_*_us were sampled (LedgerOptions::process_cpu)
   uint64_t process_user_us = 0, process_system_us = 0;  // all threads of the process
+  uint64_t verify_syscalls = 0;    // --verify's calls in this window (ScopedVerify), not in `syscalls`
+  uint64_t verify_cpu_ns = 0;      // --verify's CPU time in this window, not in cpu_us()
   FrameNotes notes;
 
   uint64_t mode_switches() const { return 2 * syscalls.total(); }  // enter + leave the kernel
   uint64_t context_switches() const { return voluntary_cs + involuntary_cs; }
-  // What the kernel charged the thread in this window, measuring included.
+  // What the kernel charged the thread in this window, measuring and verify included.
   uint64_t raw_cpu_us() const { return user_us + system_us; }
 };
 
@@ -250,6 +277,8 @@ struct LedgerTotals {
   SyscallCounts syscalls;
   SyscallCounts measure_syscalls;
   uint64_t measure_ticks = 0;
+  SyscallCounts verify_syscalls;  // --verify's (ScopedVerify), inside frame windows
+  uint64_t verify_cpu_ns = 0;
   uint64_t voluntary_cs = 0, involuntary_cs = 0, minor_faults = 0, major_faults = 0;
   uint64_t user_us = 0, system_us = 0;
   uint64_t process_user_us = 0, process_system_us = 0;  // LedgerOptions::process_cpu
@@ -314,7 +343,9 @@ class FrameLedger {
   // clock over the run.
   double ticks_to_us(uint64_t ticks) const;
   double measure_us(const FrameRecord& r) const { return ticks_to_us(r.measure_ticks); }
-  // The pipeline's CPU in a window: the kernel's figure less the ledger's own time.
+  static double verify_us(const FrameRecord& r) { return static_cast<double>(r.verify_cpu_ns) / 1000.0; }
+  // The pipeline's CPU in a window: the kernel's figure less the ledger's own
+  // time and less --verify's.
   double cpu_us(const FrameRecord& r) const;
   // The same for every thread of the process (0 unless process_cpu).
   double process_cpu_us(const FrameRecord& r) const;

@@ -51,6 +51,7 @@ class KmsOutput final : public Output {
     return create_dumb_allocator(std::weak_ptr<Device>(dev_));
   }
   std::vector<std::pair<std::string, uint64_t>> counters() const override;
+  void close() override;  // the tear-down the destructor does, counters kept
 
  private:
   // What the primary plane shows (or is about to): a framebuffer, and the
@@ -131,6 +132,8 @@ class KmsOutput final : public Output {
   wl_event_source* modeset_idle_ = nullptr;
 
   LeavingWitness witness_;  // --verify: the last look at each frame as it leaves the screen
+  bool closed_ = false;              // close() ran: the display is given up
+  CommitCounters closed_commits_;    // the committer's counters, kept when close() freed it
 
   // Shared with the framebuffers, which may outlive this output.
   std::shared_ptr<FramebufferCounters> fb_counters_ = std::make_shared<FramebufferCounters>();

@@ -84,7 +84,10 @@ void KmsOutput::resume() {
 }
 
 // ------------------------------------------------------------ tear-down
-KmsOutput::~KmsOutput() {
+KmsOutput::~KmsOutput() { close(); }
+
+void KmsOutput::close() {
+  if (std::exchange(closed_, true)) return;
   cb_ = {};  // the server is going away: no more callbacks
   if (retry_timer_ != nullptr) wl_event_source_remove(retry_timer_);
   if (vblank_timer_ != nullptr) wl_event_source_remove(vblank_timer_);
@@ -104,6 +107,7 @@ KmsOutput::~KmsOutput() {
   // framebuffers with the cache above (RmFB); their memory goes when the
   // planner does, after this destructor.
   const CommitCounters tests = committer_ ? committer_->counters() : CommitCounters{};
+  closed_commits_ = tests;  // counters() after close()
   committer_.reset();  // and the mode blob
   dev_->set_session_handlers(nullptr, nullptr);
   log::info("kms: {} commits ({} TEST_ONLY rejected, {} EBUSY), {} page flips; frames {} direct, {} copied, {} "
@@ -147,7 +151,7 @@ void KmsOutput::restore() {
 }
 
 std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
-  const CommitCounters& c = committer_->counters();
+  const CommitCounters& c = committer_ ? committer_->counters() : closed_commits_;
   std::vector<std::pair<std::string, uint64_t>> out = {
       {"kms_commits", n_.commits},
       {"kms_page_flips", n_.flips},

@@ -282,6 +282,57 @@ TEST(Ledger, TheLedgersOwnCallsAreCountedApartFromTheFrames) {
   }
 }
 
+// --verify's work (ScopedVerify) is charged to the window it ran in, as
+// verify figures: its calls are not the frame's, its CPU is not cpu_us.
+TEST(Ledger, VerifyWorkIsChargedApartFromTheFrame) {
+  FrameLedger l = make_ledger();
+  UniqueFd fd{::open("/dev/null", O_WRONLY | O_CLOEXEC)};
+  {
+    ScopedVerify before_any_window;  // in no window: charged to no frame
+    ASSERT_EQ(::write(fd.get(), "x", 1), 1);
+  }
+  l.begin_frame(1);
+  ASSERT_EQ(::write(fd.get(), "x", 1), 1);  // the pipeline's
+  volatile uint64_t sink = 0;
+  {
+    ScopedVerify verify;
+    ScopedVerify nested;  // counted once, by the outer one
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(::write(fd.get(), "x", 1), 1);
+    // Enough CPU to be seen by any CPU clock: spin for 20 ms of thread time
+    // (the spin's own clock reads are the test's, not verify's: uncounted).
+    timespec t0{}, t{};
+    auto now = [](timespec& ts) {
+      ScopedUncounted quiet;
+      ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    };
+    now(t0);
+    do {
+      for (int i = 0; i < 100000; ++i) sink = sink + static_cast<uint64_t>(i);
+      now(t);
+    } while ((t.tv_sec - t0.tv_sec) * 1'000'000'000ll + (t.tv_nsec - t0.tv_nsec) < 20'000'000ll);
+  }
+  l.begin_frame(2);
+  l.end_frame();
+
+  const FrameRecord& r = l.at(0);
+  EXPECT_EQ(r.syscalls[Sys::write], 1u) << "the verify scope's writes are not the frame's";
+  EXPECT_EQ(r.verify_syscalls, 3u);
+  EXPECT_GE(r.verify_cpu_ns, 15'000'000u);
+  // cpu_us is the window's CPU less the ledger's time and verify's.
+  const double raw = static_cast<double>(r.raw_cpu_us());
+  EXPECT_NEAR(l.cpu_us(r), std::max(0.0, raw - l.measure_us(r) - FrameLedger::verify_us(r)), 1e-6);
+  EXPECT_LT(l.cpu_us(r), raw - 10'000.0) << "20 ms of verify work left in the pipeline's figure";
+  EXPECT_EQ(l.at(1).verify_syscalls, 0u);
+  EXPECT_EQ(l.at(1).verify_cpu_ns, 0u);
+  EXPECT_EQ(l.totals().verify_syscalls[Sys::write], 3u) << "the scope outside any window is in no total";
+  EXPECT_EQ(l.totals().syscalls[Sys::write], 1u);
+  const nlohmann::json j = to_json(l);
+  EXPECT_EQ(j.at("totals").at("verify").at("syscalls").at("total"), 3u);
+  EXPECT_GE(j.at("totals").at("verify").at("cpu_us").get<double>(), 15'000.0);
+  EXPECT_EQ(j.at("frames")[0].at("verify_syscalls"), 3u);
+  EXPECT_EQ(j.at("frames")[1].at("verify_us"), 0.0);
+}
+
 TEST(Ledger, ProcIoIsOffByDefaultAndNotInTheRecords) {
   FrameLedger l = make_ledger();
   l.begin_frame(1);
