@@ -235,10 +235,12 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
     if (s != nullptr && s->contains("scanout")) f["scanout"] = (*s)["scanout"];
     if (s != nullptr && s->contains("scanout_reason")) f["scanout_reason"] = (*s)["scanout_reason"];
     if (s != nullptr && s->contains("scanout_reasons")) f["scanout_reasons"] = (*s)["scanout_reasons"];
-    // KMS, a dma-buf on the plane: who waited for the GPU's render fence,
-    // and how long (docs/fences.md), as the compositor's record has them.
+    // KMS: who waited for the GPU's render fence, and how long, for a dma-buf
+    // on the plane or one the output copied (docs/fences.md), as the
+    // compositor's record has them.
     if (s != nullptr)
-      for (const char* k : {"fence_attached", "fence_signal_us", "fence_wait_us", "flip_us", "out_fence"})
+      for (const char* k : {"fence_attached", "fence_signal_us", "fence_wait_us", "flip_us", "out_fence",
+                            "copy_fence_waited", "copy_fence_wait_us"})
         if (s->contains(k)) f[k] = (*s)[k];
     f["client"] = process_figures(c);
     f["compositor"] = s ? process_figures(*s) : json::object();

@@ -355,6 +355,23 @@ TEST(MergeRun, RendererAndFenceFiguresReachTheRunFrames) {
   EXPECT_FALSE(pf.contains("compositor_process_cpu_us"));
 }
 
+// A dma-buf the KMS output copied: whether the copy waited for its render
+// fence in the loop, and how long, reach the run frame.
+TEST(MergeRun, CopyFenceFiguresReachTheRunFrames) {
+  Inputs in = good_run();
+  for (uint64_t n = 0; n < kFrames; ++n) {
+    json& c = compositor_frame(in, n);
+    c["copy_fence_waited"] = n % 2 == 1;
+    c["copy_fence_wait_us"] = n % 2 == 1 ? 500.0 + static_cast<double>(n) : 0.0;
+  }
+  const json run = merge(in);
+  for (const json& f : run["frames"]) {
+    const uint64_t n = f["frame"].get<uint64_t>();
+    EXPECT_EQ(f["copy_fence_waited"], n % 2 == 1) << n;
+    EXPECT_EQ(f["copy_fence_wait_us"], n % 2 == 1 ? 500.0 + static_cast<double>(n) : 0.0) << n;
+  }
+}
+
 // Without them (a headless output, an old stats file), no key appears.
 TEST(MergeRun, NoFenceOrRendererFiguresNoKeys) {
   const json run = merge(good_run());
