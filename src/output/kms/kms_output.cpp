@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "output/kms/kms_output_impl.h"
 #include "output/read_back.h"
+#include "stats/ledger.h"
 #include "stats/trace.h"
 
 namespace zc::output::kms {
@@ -425,6 +426,11 @@ void KmsOutput::on_flip(uint64_t time_ns, uint32_t sequence) {
   if (cur.withdrawn && flips_.queued() == nullptr) queue_blank();
   commit_queued();
   if (cfg_.verify) {
+    // All of it is --verify's cost, not the pipeline's: the driver's
+    // set-up (GBM is made at the first frame that needs it, each buffer
+    // imported once) as well as the reads. One scope; those inside
+    // read_back() and last_look() nest in it.
+    stats::ScopedVerify verify;
     // The outgoing frame first: the display's last look at it, the moment
     // after this flip replaced it and before its buffer is released.
     if (old && old->has_tag && old->shown) witness_.leaving(*old->shown, verify_image(*old));
