@@ -208,6 +208,7 @@ int main(int argc, char** argv) {
     doc["runs"].push_back(std::move(run.value()));
   }
   o.renderer = renderers.front();  // --sizes and the rest: the first renderer listed
+  demo::label_runs(doc["runs"]);
   nlohmann::json model;
   for (const auto& r : doc["runs"])
     if (r["transport"] == "socket") model = demo::model_vs_measured(r);

@@ -12,6 +12,7 @@
 #include <fmt/core.h>
 
 #include <cmath>
+#include <map>
 #include <set>
 #include <string>
 
@@ -85,23 +86,33 @@ json model_vs_measured(const json& run) {
               {"rows", rows}};
 }
 
-std::string format_comparison(const json& runs, const json& model) {
-  std::string out;
-  // The first dmabuf run is the baseline. Runs of several renderers
-  // (--renderer cpu,gl) are told apart in their column's title.
-  const json* base = nullptr;
+void label_runs(json& runs) {
   bool renderers_differ = false;
   std::set<std::string> transports;
   for (const auto& r : runs) {
-    if (base == nullptr && r["transport"] == "dmabuf") base = &r;
     transports.insert(r["transport"].get<std::string>());
     renderers_differ = renderers_differ || r.value("renderer", "") != runs[0].value("renderer", "");
   }
   renderers_differ = renderers_differ || transports.size() < runs.size();
-  auto title = [&](const json& r) {
+  // Unique even where two requests ran the same renderer (cpu,auto on a
+  // host where auto is cpu): the second "dmabuf cpu" is "dmabuf cpu 2".
+  std::map<std::string, int> seen;
+  for (auto& r : runs) {
     const std::string t = r["transport"].get<std::string>();
-    return renderers_differ ? t + " " + r.value("renderer", "?") : t;
-  };
+    const std::string label = renderers_differ ? t + " " + r.value("renderer", "?") : t;
+    const int n = ++seen[label];
+    r["label"] = n == 1 ? label : fmt::format("{} {}", label, n);
+  }
+}
+
+std::string format_comparison(const json& runs, const json& model) {
+  std::string out;
+  // The first dmabuf run is the baseline; columns carry the runs' labels
+  // (label_runs: "dmabuf cpu" and "dmabuf gl" for --renderer cpu,gl).
+  const json* base = nullptr;
+  for (const auto& r : runs)
+    if (base == nullptr && r["transport"] == "dmabuf") base = &r;
+  auto title = [](const json& r) { return r.value("label", r["transport"].get<std::string>()); };
   struct Row {
     const char* label;
     const char* key;   // a per_frame figure, or "fps"

@@ -69,6 +69,9 @@ TEST(Renderer, ListRunsEachRendererAndCountsTheBytesTheClientsCpuTouched) {
     EXPECT_EQ(r["per_frame"]["client_cpu_touched_bytes"]["median"], static_cast<double>(2 * visible));
     EXPECT_EQ(r["per_frame"]["client_process_cpu_us"]["n"], 4);
   }
+  // Tables and the report tell the two runs apart by their labels.
+  EXPECT_EQ(doc["runs"][0]["label"], "dmabuf cpu");
+  EXPECT_EQ(doc["runs"][1]["label"], "dmabuf cpu 2");
 }
 
 TEST(Renderer, ARendererListWithAnUnknownNameIsAUsageError) {
