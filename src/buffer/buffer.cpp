@@ -17,6 +17,8 @@ std::string_view kind_name(Kind k) {
   return k == Kind::dmabuf ? "dma-buf" : "shared memory, not a DMA-BUF";
 }
 
+const char* cpu_write_path_name(CpuWritePath p) { return p == CpuWritePath::gbm_map ? "gbm_map" : "mmap"; }
+
 namespace {
 std::atomic<uint64_t> next_serial{1};
 }  // namespace
@@ -68,6 +70,16 @@ void Buffer::end_cpu_access(bool write) {
   dmabuf_sync(desc_.planes[0].fd.get(),
               DMA_BUF_SYNC_END | (write ? DMA_BUF_SYNC_RW : DMA_BUF_SYNC_READ));
 }
+
+Result<CpuWriteView> Buffer::begin_cpu_write() {
+  auto px = map(true);  // already mapped at allocation: returns the same mapping
+  if (!px) return px.error();
+  // A dma-buf's caches may need flushing around CPU writes (DMA_BUF_IOCTL_SYNC).
+  begin_cpu_access(true);
+  return CpuWriteView{px->data(), stride()};
+}
+
+void Buffer::end_cpu_write() { end_cpu_access(true); }
 
 void clear_stale(uint8_t* data, size_t stride, uint32_t keep_row_bytes, uint32_t keep_rows,
                  uint32_t& drawn_row_bytes, uint32_t& drawn_rows) {

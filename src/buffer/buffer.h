@@ -21,6 +21,27 @@ enum class Kind {
 };
 std::string_view kind_name(Kind k);  // "dma-buf", "shared memory, not a DMA-BUF"
 
+// How a CPU renderer's writes reach the memory the display reads.
+//   mmap     through the buffer's one CPU mapping (made at allocation),
+//            bracketed by DMA_BUF_IOCTL_SYNC: the CPU writes the very pages
+//            the display engine scans out (memfd, udmabuf, a LINEAR GBM
+//            buffer on Intel, AMD, Arm, or the plain virtio-gpu device).
+//   gbm_map  through the driver, gbm_bo_map(GBM_BO_TRANSFER_WRITE) ...
+//            gbm_bo_unmap, every frame: where the pages a CPU mapping shows
+//            are only a copy of the buffer (virtio-gpu with virgl: the
+//            resource lives on the host, and only a transfer, which Mesa
+//            sends at the unmap, updates it). gbm_allocator.cpp says why.
+enum class CpuWritePath { mmap, gbm_map };
+const char* cpu_write_path_name(CpuWritePath p);  // "mmap", "gbm_map"
+
+// Where one frame's CPU writes go, between begin_cpu_write and end_cpu_write.
+// The stride is the mapping's: a driver's map may lay rows out differently
+// from the buffer (a staging copy), so writers must use this one.
+struct CpuWriteView {
+  uint8_t* data = nullptr;
+  uint32_t stride = 0;
+};
+
 class Buffer {
  public:
   Buffer(Dmabuf desc, Kind kind);
@@ -48,6 +69,15 @@ class Buffer {
   // so the exporter can flush or invalidate caches (a no-op on memfds).
   void begin_cpu_access(bool write);
   void end_cpu_access(bool write);
+
+  // A frame written by the CPU: begin_cpu_write, write rows through the
+  // view, end_cpu_write. The base class uses the mapping made at allocation
+  // with DMA_BUF_IOCTL_SYNC around the writes (CpuWritePath::mmap); a
+  // buffer whose CPU mapping is not what the display reads overrides all
+  // three (GBM on virgl: CpuWritePath::gbm_map).
+  virtual CpuWritePath cpu_write_path() const { return CpuWritePath::mmap; }
+  virtual Result<CpuWriteView> begin_cpu_write();
+  virtual void end_cpu_write();
 
  private:
   Dmabuf desc_;

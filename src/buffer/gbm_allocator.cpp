@@ -5,11 +5,13 @@
 #include <fmt/core.h>
 #include <gbm.h>
 #include <sys/stat.h>
+#include <virtgpu_drm.h>  // libdrm's copy of the kernel's uapi header
 #include <xf86drm.h>
 
 #include <algorithm>
 #include <array>
 #include <span>
+#include <string_view>
 
 #include "buffer/allocator.h"
 #include "buffer/drm_node.h"
@@ -19,11 +21,55 @@
 namespace zc::buffer {
 namespace {
 
+// Whether a CPU mapping of this device's buffers is only a copy of them, so
+// that CPU writes must go through the driver (CpuWritePath::gbm_map).
+//
+// On Intel, AMD and Arm a LINEAR GBM buffer is system memory (or VRAM seen
+// through the PCI BAR) that the display engine scans out: mmap of its
+// dma-buf gives the CPU those very pages, and DMA_BUF_IOCTL_SYNC flushes the
+// caches around the writes. The plain virtio-gpu device is the same in
+// effect: Mesa's kms_swrast makes dumb buffers (2D resources), and the
+// guest kernel sends TRANSFER_TO_HOST_2D for a dumb buffer when the plane is
+// updated.
+//
+// virtio-gpu with 3D (virgl) is different. Mesa's virgl driver makes a GBM
+// buffer a 3D resource of virglrenderer on the host, backed by guest pages
+// that are a shadow of it: the host's GL draws into the host's copy, QEMU
+// displays the host's copy, and the two are made equal only by transfers
+// (VIRTIO_GPU_CMD_TRANSFER_TO_HOST_3D / _FROM_HOST_3D) that a driver sends.
+// The kernel sends none for a 3D resource at a plane update, and a CPU
+// writing through mmap of the dma-buf writes only the shadow: the display
+// would never see it. Mesa sends the transfer when the CPU writes through
+// it: gbm_bo_map(GBM_BO_TRANSFER_WRITE) maps the resource (first fetching
+// the host's copy, since GBM cannot say the whole frame is overwritten),
+// and gbm_bo_unmap queues TRANSFER_TO_HOST_3D and flushes it to the host,
+// attaching a fence to the buffer that the compositor's commit waits for.
+//
+// The test: the kernel driver is "virtio_gpu" and reports 3D features
+// (VIRTGPU_PARAM_3D_FEATURES, what Mesa itself asks to choose virgl over
+// kms_swrast). gbm_bo_map would be correct everywhere (a driver that maps
+// the buffer directly just returns a pointer), but it maps and unmaps per
+// frame, so it is used only where a CPU mapping is not the buffer.
+bool cpu_mapping_is_a_copy(int drm_fd) {
+  drmVersionPtr v = drmGetVersion(drm_fd);
+  if (v == nullptr) return false;
+  const bool virtio_gpu = std::string_view(v->name, static_cast<size_t>(v->name_len)) == "virtio_gpu";
+  drmFreeVersion(v);
+  if (!virtio_gpu) return false;
+  int has_3d = 0;
+  drm_virtgpu_getparam p{};
+  p.param = VIRTGPU_PARAM_3D_FEATURES;
+  p.value = reinterpret_cast<uintptr_t>(&has_3d);  // the kernel writes an int there
+  if (drmIoctl(drm_fd, DRM_IOCTL_VIRTGPU_GETPARAM, &p) != 0) return false;
+  return has_3d != 0;
+}
+
 // Owns a gbm_device and the DRM fd it was created on; destroyed in that order.
 struct GbmDevice {
   UniqueFd fd;
   gbm_device* dev = nullptr;
   std::string path;
+  bool write_through_driver = false;  // cpu_mapping_is_a_copy(fd)
   ~GbmDevice() {
     if (dev != nullptr) gbm_device_destroy(dev);
   }
@@ -33,11 +79,42 @@ class GbmBuffer final : public Buffer {
  public:
   GbmBuffer(Dmabuf d, std::shared_ptr<GbmDevice> device, gbm_bo* bo)
       : Buffer(std::move(d), Kind::dmabuf), device_(std::move(device)), bo_(bo) {}
-  ~GbmBuffer() override { gbm_bo_destroy(bo_); }
+  ~GbmBuffer() override {
+    if (write_map_ != nullptr) gbm_bo_unmap(bo_, write_map_);
+    gbm_bo_destroy(bo_);
+  }
+
+  CpuWritePath cpu_write_path() const override {
+    return device_->write_through_driver ? CpuWritePath::gbm_map : CpuWritePath::mmap;
+  }
+
+  // On virgl, one map and unmap per frame: the price of a device whose
+  // buffers live elsewhere (the host), paid in the client's render step and
+  // counted there. The whole frame is mapped: Mesa transfers the mapped box.
+  Result<CpuWriteView> begin_cpu_write() override {
+    if (!device_->write_through_driver) return Buffer::begin_cpu_write();
+    if (write_map_ != nullptr) return Error{EBUSY, "gbm_bo_map: the buffer is already mapped for writing"};
+    uint32_t stride = 0;
+    void* p = gbm_bo_map(bo_, 0, 0, width(), height(), GBM_BO_TRANSFER_WRITE, &stride, &write_map_);
+    if (p == nullptr) {
+      write_map_ = nullptr;
+      return Error::from_errno(fmt::format("gbm_bo_map(GBM_BO_TRANSFER_WRITE) {}x{} on {}", width(), height(),
+                                           device_->path));
+    }
+    return CpuWriteView{static_cast<uint8_t*>(p), stride};
+  }
+  void end_cpu_write() override {
+    if (!device_->write_through_driver) return Buffer::end_cpu_write();
+    // Mesa's virgl queues TRANSFER_TO_HOST_3D for the mapped box here, and
+    // GBM flushes the context, so the transfer leaves before this returns.
+    if (write_map_ != nullptr) gbm_bo_unmap(bo_, write_map_);
+    write_map_ = nullptr;
+  }
 
  private:
   std::shared_ptr<GbmDevice> device_;  // the bo must die before its device
   gbm_bo* bo_;
+  void* write_map_ = nullptr;  // gbm_bo_map's map_data between begin and end_cpu_write
 };
 
 class GbmAllocator final : public Allocator {
@@ -120,15 +197,19 @@ class GbmAllocator final : public Allocator {
     auto buf = std::make_unique<GbmBuffer>(std::move(d), device_, bo);
     // Mapped once, for a renderer that writes with the CPU (which gets
     // LINEAR buffers only). A tiled or compressed buffer is not mapped: only
-    // the GPU can draw it, and a CPU view of it would be meaningless.
-    if (linear)
+    // the GPU can draw it, and a CPU view of it would be meaningless. Nor is
+    // one the CPU writes through the driver (virgl): its mapping would show
+    // only the guest's shadow of the host's resource.
+    if (linear && !device_->write_through_driver)
       if (auto m = buf->map(true); !m) return m.error();
     return std::unique_ptr<Buffer>(std::move(buf));
   }
   std::string name() const override { return "gbm"; }
   std::string description() const override {
-    return fmt::format("gbm on {} ({}): DMA-BUFs the display engine can scan out", device_->path,
-                       gbm_device_get_backend_name(device_->dev));
+    return fmt::format("gbm on {} ({}): DMA-BUFs the display engine can scan out{}", device_->path,
+                       gbm_device_get_backend_name(device_->dev),
+                       device_->write_through_driver ? "; a CPU writes them through gbm_bo_map (virgl: they live on the host)"
+                                                     : "");
   }
   Kind kind() const override { return Kind::dmabuf; }
   std::string device_path() const override { return device_->path; }
@@ -150,6 +231,7 @@ Result<std::shared_ptr<GbmDevice>> try_node(const std::string& path) {
   gbm_bo* probe = gbm_bo_create(d->dev, 64, 64, DRM_FORMAT_XRGB8888, GBM_BO_USE_SCANOUT | GBM_BO_USE_LINEAR);
   if (probe == nullptr) return Error::from_errno("gbm_bo_create on " + path);
   gbm_bo_destroy(probe);
+  d->write_through_driver = cpu_mapping_is_a_copy(d->fd.get());
   return d;
 }
 

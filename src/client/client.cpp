@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cstring>
 #include <optional>
+#include <string_view>
 #include <vector>
 
 #include "buffer/overwrite_marker.h"
@@ -94,6 +95,8 @@ struct Client::Impl {
   Result<void> dispatch(const char* waiting_for);
   Result<void> choose_renderer();
   Result<void> follow_feedback(uint64_t n);
+  // How the cpu renderer's writes reach the ring's buffers (buffer.h); none for gl.
+  std::optional<buffer::CpuWritePath> cpu_write_path() const;
 
   // The steps of one frame, in order.
   Result<transport::Slot*> wait_for_free_buffer();
@@ -321,6 +324,9 @@ Result<std::unique_ptr<Client>> Client::create(const ClientConfig& config, stats
           c->surface, [&renderer](const std::vector<uint64_t>& accepted) { return renderer.choose_modifiers(accepted); });
       !r)
     return r.error();
+  if (auto path = c->cpu_write_path(); path == buffer::CpuWritePath::gbm_map)
+    log::info("cpu renderer: each frame is written through gbm_bo_map/gbm_bo_unmap, not the buffer's CPU mapping: "
+              "this device's buffers live on the host (virgl), and only the driver's transfer at the unmap reaches them");
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
@@ -350,7 +356,7 @@ Result<void> Client::Impl::choose_renderer() {
     }
   }
   if (renderer == nullptr) {
-    renderer = make_cpu_renderer(cfg.render);
+    renderer = make_cpu_renderer(cfg.render, cfg.checksum && ledger != nullptr);
     if (renderer_reason.empty()) renderer_reason = "--renderer cpu";
   }
   // One line, shown without --verbose: which renderer, which GL driver, why.
@@ -359,6 +365,12 @@ Result<void> Client::Impl::choose_renderer() {
   else
     log::info("renderer: {}, GL_RENDERER {} ({})", renderer->name(), renderer->driver(), renderer_reason);
   return {};
+}
+
+std::optional<buffer::CpuWritePath> Client::Impl::cpu_write_path() const {
+  const buffer::Buffer* first = transport->first_buffer();
+  if (renderer == nullptr || std::string_view(renderer->name()) != "cpu" || first == nullptr) return std::nullopt;
+  return first->cpu_write_path();
 }
 
 // Per-surface dmabuf feedback, read between frames (never while a frame is
@@ -590,6 +602,9 @@ nlohmann::json Client::report() const {
     j["overwrite_proof"] = {{"frames_marked", c.frames_marked},
                             {"skipped", c.overwrite_skipped.empty() ? nlohmann::json() : nlohmann::json(c.overwrite_skipped)}};
   j["gl_renderer"] = c.renderer != nullptr && !c.renderer->driver().empty() ? nlohmann::json(c.renderer->driver()) : nlohmann::json();
+  // "mmap" or "gbm_map" (the driver's map per frame, on virgl); null for gl.
+  const auto path = c.cpu_write_path();
+  j["cpu_write_path"] = path ? nlohmann::json(buffer::cpu_write_path_name(*path)) : nlohmann::json();
   return j;
 }
 

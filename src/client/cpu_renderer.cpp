@@ -36,7 +36,7 @@ uint32_t bytes_per_pixel(uint32_t format) {
 
 class CpuRenderer final : public Renderer {
  public:
-  explicit CpuRenderer(Render mode) : mode_(mode) {}
+  CpuRenderer(Render mode, bool checksums) : mode_(mode), checksums_(checksums) {}
 
   const char* name() const override { return "cpu"; }
 
@@ -44,31 +44,51 @@ class CpuRenderer final : public Renderer {
     return linear_modifiers(accepted);
   }
 
+  // Where the CPU's writes go is the buffer's business (buffer.h,
+  // CpuWritePath): its one mapping with DMA_BUF_IOCTL_SYNC around the
+  // writes, or, where that mapping is only a copy of the buffer (GBM on
+  // virgl: the resource lives on the host), a map through the driver that
+  // sends the pixels to the host at the unmap. Either way the CPU writes
+  // the same bytes; the second also pays a map, a fetch from the host and a
+  // transfer to it every frame, inside this step, where the ledger counts it.
   Result<void> render(buffer::Buffer& b, uint64_t n) override {
-    auto px = b.map(true);  // already mapped at allocation: returns the same mapping
-    if (!px) return px.error();
-    const buffer::PixelView view{px->data(), b.width(), b.height(), b.stride(), b.format()};
+    const bool via_driver = b.cpu_write_path() == buffer::CpuWritePath::gbm_map;
     // What the memory is, not whether it is shared: that is the transport's
     // business (the socket transport's memfd is never shared).
-    ZC_TRACE(fmt::format("render frame {}: the CPU writes {} into the ring's buffer ({})", n,
+    ZC_TRACE(fmt::format("render frame {}: the CPU writes {} into the ring's buffer ({}){}", n,
                          mode_ == Render::full ? "every pixel" : "only the frame-number rows",
-                         b.kind() == buffer::Kind::dmabuf ? "a dma-buf" : "a memfd: plain memory, not a DMA-BUF"),
+                         b.kind() == buffer::Kind::dmabuf ? "a dma-buf" : "a memfd: plain memory, not a DMA-BUF",
+                         via_driver ? ", mapped through the driver (gbm_bo_map), which sends it to the host at the unmap"
+                                    : ""),
              mode_ == Render::full ? b.desc().plane0_extent() : 0);
     if (mode_ == Render::none) return {};
+    auto w = b.begin_cpu_write();
+    if (!w) return w.error();
+    const buffer::PixelView view{w->data, b.width(), b.height(), w->stride, b.format()};
     // What the CPU writes: the visible bytes of every row it draws (rows of
     // width x bytes-per-pixel; the stride's padding is left alone).
     const uint64_t row_bytes = static_cast<uint64_t>(b.width()) * bytes_per_pixel(b.format());
     cpu_touched_ += row_bytes * (mode_ == Render::full ? b.height() : std::min(b.height(), buffer::kPatternHeaderRows));
-    // A dma-buf's caches may need flushing around CPU writes (DMA_BUF_IOCTL_SYNC).
-    b.begin_cpu_access(true);
     if (mode_ == Render::full) buffer::render_pattern(view, n);
     else buffer::render_pattern_header(view, n);
-    b.end_cpu_access(true);
+    // Through the driver, the checksum is read now, from the pixels just
+    // written, while they are mapped: after the unmap, reading them again
+    // would cost another map and a transfer back from the host.
+    if (via_driver && checksums_) {
+      cpu_touched_ += row_bytes * b.height();
+      written_ = Written{b.serial(), n, buffer::checksum({view.data, view.width, view.height, view.stride, view.format})};
+    }
+    b.end_cpu_write();
     return {};
   }
 
-  // The CPU wrote the frame: read it back (the mapping made at allocation).
-  Result<std::optional<uint64_t>> checksum(buffer::Buffer& b, uint64_t) override {
+  // The CPU wrote the frame: read it back (the mapping made at allocation),
+  // or take what render() read while the driver's map was open.
+  Result<std::optional<uint64_t>> checksum(buffer::Buffer& b, uint64_t n) override {
+    if (b.cpu_write_path() == buffer::CpuWritePath::gbm_map) {
+      if (written_ && written_->serial == b.serial() && written_->frame == n) return std::optional<uint64_t>{written_->sum};
+      return std::optional<uint64_t>{};  // not drawn, or drawn without checksums: not known
+    }
     auto px = b.map(true);
     if (!px) return px.error();
     // The checksum reads every visible byte: the CPU touches the frame again.
@@ -78,6 +98,11 @@ class CpuRenderer final : public Renderer {
 
  private:
   Render mode_;
+  bool checksums_;
+  struct Written {
+    uint64_t serial, frame, sum;
+  };
+  std::optional<Written> written_;  // the last frame written through the driver, and its checksum
 };
 
 }  // namespace
@@ -91,6 +116,8 @@ const char* renderer_choice_name(RendererChoice c) {
   return "auto";
 }
 
-std::unique_ptr<Renderer> make_cpu_renderer(Render mode) { return std::make_unique<CpuRenderer>(mode); }
+std::unique_ptr<Renderer> make_cpu_renderer(Render mode, bool checksums) {
+  return std::make_unique<CpuRenderer>(mode, checksums);
+}
 
 }  // namespace zc::client

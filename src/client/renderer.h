@@ -74,9 +74,13 @@ enum class RendererChoice {
 };
 const char* renderer_choice_name(RendererChoice c);
 
-// The CPU renderer: writes the pattern through the buffer's mapping (made
-// once, at allocation), every pixel or only the header rows as `mode` says.
-std::unique_ptr<Renderer> make_cpu_renderer(Render mode);
+// The CPU renderer: writes the pattern into the buffer, every pixel or only
+// the header rows as `mode` says, the way the buffer asks
+// (buffer::CpuWritePath): through its mapping made once at allocation, or,
+// where that mapping is only a copy (GBM on virgl), through the driver's
+// map each frame. `checksums`: checksum() will be asked for every frame; on
+// the driver's path the checksum is then read while the frame is mapped.
+std::unique_ptr<Renderer> make_cpu_renderer(Render mode, bool checksums = true);
 
 // The modifier choice of a renderer that writes pixels with the CPU, as a
 // pure function of what the compositor accepts:

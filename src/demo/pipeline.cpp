@@ -194,6 +194,7 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
   run["render"] = client.value("render", o.render);
   run["renderer"] = client.value("renderer", o.renderer);
   run["gl_renderer"] = client.contains("gl_renderer") ? client["gl_renderer"] : json();
+  run["cpu_write_path"] = client.contains("cpu_write_path") ? client["cpu_write_path"] : json();
   run["frames_requested"] = o.frames;
   run["frames_presented"] = client.value("frames_presented", 0);
   run["frames_zero_copy"] = client.value("frames_zero_copy", 0);
