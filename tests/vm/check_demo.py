@@ -3,7 +3,7 @@
 
 usage: check_demo.py DEMO [--allocator NAME] [--buffer-kind KIND] [--output NAME] [--scanout-copy REASON_NAME]
                      [--overwrite-proof yes] [--hops N] [--fences yes] [--renderer LIST]
-                     [--verify-read HOW] -- DEMO-ARGS...
+                     [--verify-read HOW] [--cpu-write-path HOW] -- DEMO-ARGS...
 
 Asserts, for every run in the demo's --json:
   * the demo exited 0 and checks.passed (every frame presented, checksums verified, ...)
@@ -27,6 +27,8 @@ Asserts, for every run in the demo's --json:
   * --verify-read HOW (mmap, gbm_map): every dmabuf frame was verified (its
     checksum and the frame number decoded from its pixels match what the
     client rendered) and the compositor read it that way (verify_read)
+  * --cpu-write-path HOW (mmap, gbm_map): every run drawn by the cpu renderer
+    wrote its buffers that way (cpu_write_path); gl runs say null
 """
 import json
 import os
@@ -130,6 +132,11 @@ def main():
                 print(f"dmabuf: fence figures in {len(flips)} frames; commit -> flip median {flips[len(flips) // 2]:.0f} us, "
                       f"render fence signalled after the commit in "
                       f"{sum(1 for f in run['frames'] if f.get('fence_signal_us', 0) > 0)} frames")
+        if "cpu-write-path" in want:
+            expected = want["cpu-write-path"] if run.get("renderer") == "cpu" else None
+            print(f"{t}: {run.get('renderer')} renderer's writes: cpu_write_path {run.get('cpu_write_path')!r}")
+            if run.get("cpu_write_path") != expected:
+                failures.append(f"{t}: {run.get('renderer')} run's cpu_write_path {run.get('cpu_write_path')!r}, expected {expected!r}")
         if "verify-read" in want and t == "dmabuf":
             how = [f.get("verify_read") for f in run["frames"]]
             bad = [f for f in run["frames"] if f.get("verified") is not True]
