@@ -40,8 +40,8 @@ namespace {
 // The kernel sends none for a 3D resource at a plane update, and a CPU
 // writing through mmap of the dma-buf writes only the shadow: the display
 // would never see it. Mesa sends the transfer when the CPU writes through
-// it: gbm_bo_map(GBM_BO_TRANSFER_WRITE) maps the resource (first fetching
-// the host's copy, since GBM cannot say the whole frame is overwritten),
+// it: gbm_bo_map(GBM_BO_TRANSFER_WRITE) maps the resource (possibly first
+// fetching the host's copy: GBM cannot say the whole frame is overwritten),
 // and gbm_bo_unmap queues TRANSFER_TO_HOST_3D and flushes it to the host,
 // attaching a fence to the buffer that the compositor's commit waits for.
 //
