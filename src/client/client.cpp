@@ -500,18 +500,20 @@ void Client::Impl::overwrite_after_shown(transport::Slot& slot, uint64_t n) {
                                                                    b.width(), b.height(), buffer::kMarkerBytes);
     return;
   }
-  // The CPU renderer mapped every buffer at allocation (this returns that
-  // mapping); a GL renderer's GBM buffer gets its one CPU mapping here, the
-  // first time, or says why it cannot have one.
-  auto px = b.map(true);
-  if (!px) {
+  // The same way the cpu renderer writes (buffer.h, CpuWritePath): its
+  // mapping made at allocation, or, for a GL renderer's GBM buffer, one made
+  // here the first time (or a reason why it cannot have one); on virgl the
+  // driver's map, as a marker written into the guest's shadow of the
+  // resource would never reach the display (the host's copy) whatever it
+  // scans out.
+  auto w = b.begin_cpu_write();
+  if (!w) {
     if (overwrite_skipped.empty())
-      overwrite_skipped = fmt::format("no CPU mapping of the {} renderer's buffer: {}", renderer->name(), px.error().message());
+      overwrite_skipped = fmt::format("no CPU mapping of the {} renderer's buffer: {}", renderer->name(), w.error().message());
     return;
   }
-  b.begin_cpu_access(true);
-  const bool wrote = buffer::write_marker({px->data(), b.width(), b.height(), b.stride(), b.format()}, n);
-  b.end_cpu_access(true);
+  const bool wrote = buffer::write_marker({w->data, b.width(), b.height(), w->stride, b.format()}, n);
+  b.end_cpu_write();
   if (!wrote) return;
   frames_marked++;
   // The marker is the client's CPU writing into pixel memory too (with any
