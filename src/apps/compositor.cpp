@@ -223,8 +223,9 @@ int main(int argc, char** argv) {
   ledger->end_frame();
   const auto scanout = (*server)->scanout_counters();  // after every client left, before shutdown frees the rest
   (*server)->shutdown();
-  // After shutdown: destroying the clients releases their buffers, which the
-  // counters must show (taken before, they missed the teardown).
+  // After shutdown: destroying the clients releases their buffers and
+  // closing the output removes its framebuffers, which the counters must
+  // show (taken before, they missed the teardown: kms_fbs_live 3).
   const server::ServerCounters c = (*server)->counters();
   const int fds_at_end = count_open_fds();
   // After the count: its signalfd was open at fds_at_start too.

@@ -4,6 +4,7 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <fstream>
 #include <iostream>
@@ -39,6 +40,23 @@ void install_stop_handlers() {
   sa.sa_handler = &on_stop_signal;
   sigemptyset(&sa.sa_mask);
   for (int sig : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(sig, &sa, nullptr);
+}
+
+// --renderer cpu,gl: the renderers to run, in order, each once.
+std::vector<std::string> split_renderers(const std::string& list) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= list.size()) {
+    const size_t end = std::min(list.find(',', pos), list.size());
+    const std::string r = list.substr(pos, end - pos);
+    if (r != "cpu" && r != "gl" && r != "auto")
+      throw CLI::ValidationError("--renderer", "'" + r + "' is not a renderer: use cpu, gl, auto or a list such as cpu,gl");
+    if (std::find(out.begin(), out.end(), r) != out.end())
+      throw CLI::ValidationError("--renderer", r + " is listed twice");
+    out.push_back(r);
+    pos = end + 1;
+  }
+  return out;
 }
 
 [[noreturn]] void die_of(int sig) {
@@ -79,8 +97,11 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "gbm", "udmabuf", "memfd"}))->capture_default_str();
   app.add_option("--render", o.render, "full | header (only the frame number rows) | none (no drawing: measures delivery alone)")
       ->check(CLI::IsMember({"full", "header", "none"}))->capture_default_str();
-  app.add_option("--renderer", o.renderer, "Who draws the client's frames: cpu | gl (the GPU, EGL on GBM; dmabuf only) | auto")
-      ->check(CLI::IsMember({"cpu", "gl", "auto"}))->capture_default_str();
+  std::string renderer_list = o.renderer;
+  app.add_option("--renderer", renderer_list,
+                 "Who draws the client's frames: cpu | gl (the GPU, EGL on GBM; dmabuf only) | auto, or a list (cpu,gl) "
+                 "to run each and compare them side by side")
+      ->capture_default_str();
   apps::add_switch(app, "verify", verify, "Checksum every shown frame against the rendered one");
   std::string report_dir;
   app.add_option("--report", report_dir, "Write DIR/report.html (open it in a browser) and DIR/run.json");
@@ -111,6 +132,7 @@ int main(int argc, char** argv) {
   app.add_flag("-q,--quiet", quiet, "No progress line, only the summary");
   app.add_flag("-v,--verbose", o.verbose, "Show the compositor's and client's logs");
   std::vector<std::pair<uint32_t, uint32_t>> sizes;
+  std::vector<std::string> renderers;
   if (int st = apps::parse(app, argc, argv, [&] {
         apps::parse_size(size, o.width, o.height);
         if (!sizes_list.empty()) {
@@ -122,8 +144,10 @@ int main(int argc, char** argv) {
         apps::check_frames_after_warmup(o.frames, o.warmup);
         apps::check_output_path("--json", json_path);
         apps::check_output_path("--report", report_dir, true);
-        if (o.renderer == "gl" && transport != "dmabuf")
-          throw CLI::ValidationError("--renderer", "gl draws into dma-bufs: it needs --transport dmabuf, not " + transport);
+        renderers = split_renderers(renderer_list);
+        for (const auto& r : renderers)
+          if (r == "gl" && transport != "dmabuf")
+            throw CLI::ValidationError("--renderer", "gl draws into dma-bufs: it needs --transport dmabuf, not " + transport);
         if (explain_frame >= 0 && static_cast<uint64_t>(explain_frame) >= o.frames)
           throw CLI::ValidationError("--explain-frame", fmt::format("{} is past the run's last frame, {} (--frames {})",
                                                                     explain_frame, o.frames - 1, o.frames));
@@ -163,19 +187,28 @@ int main(int argc, char** argv) {
                  {"cpus", ::sysconf(_SC_NPROCESSORS_ONLN)}};
   doc["runs"] = nlohmann::json::array();
   bool ok = true;
-  for (const auto& t : transports) {
+  // Every transport with every renderer: --transport all and --renderer
+  // cpu,gl are the same mechanism, runs one after another, compared in one
+  // side-by-side table below.
+  std::vector<std::pair<std::string, std::string>> plan;
+  for (const auto& t : transports)
+    for (const auto& r : renderers) plan.emplace_back(t, r);
+  for (const auto& [t, r] : plan) {
     o.transport = t;
+    o.renderer = r;
     auto run = o.hops > 1 ? demo::run_hops(o) : demo::run_pipeline(o);
     if (g_stop_signal != 0) die_of(g_stop_signal);  // children stopped, directory removed
     if (!run) {
       log::error("{} run failed: {}", t, run.error().message());
       return 1;
     }
-    human << demo::format_run(*run) << demo::format_hops(*run) << demo::format_explain(*run) << (transports.size() > 1 ? "\n" : "")
+    human << demo::format_run(*run) << demo::format_hops(*run) << demo::format_explain(*run) << (plan.size() > 1 ? "\n" : "")
           << std::flush;
     ok = ok && (*run)["checks"].value("passed", false);
     doc["runs"].push_back(std::move(run.value()));
   }
+  o.renderer = renderers.front();  // --sizes and the rest: the first renderer listed
+  demo::label_runs(doc["runs"]);
   nlohmann::json model;
   for (const auto& r : doc["runs"])
     if (r["transport"] == "socket") model = demo::model_vs_measured(r);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <array>
 #include <cerrno>
+#include <cstdio>
 
 // Older kernel headers (before Linux 6.0) lack the export ioctl; its ABI is
 // fixed, so it is spelled out here. The kernel then answers ENOTTY.
@@ -20,6 +21,18 @@ struct dma_buf_export_sync_file {
 #endif
 
 namespace zc::buffer {
+namespace {
+
+// An ioctl, restarted when a signal interrupted it (EINTR) or the driver
+// asked to be asked again (EAGAIN).
+int ioctl_restarting(int fd, unsigned long request, void* arg) {
+  int r;
+  do r = ::ioctl(fd, request, arg);
+  while (r < 0 && (errno == EINTR || errno == EAGAIN));
+  return r;
+}
+
+}  // namespace
 
 Result<UniqueFd> export_sync_file(int dmabuf_fd) {
   // READ: "I am going to read this buffer": the sync_file waits for the
@@ -28,11 +41,19 @@ Result<UniqueFd> export_sync_file(int dmabuf_fd) {
   dma_buf_export_sync_file req{};
   req.flags = DMA_BUF_SYNC_READ;
   req.fd = -1;
-  int r;
-  do r = ::ioctl(dmabuf_fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &req);
-  while (r < 0 && (errno == EINTR || errno == EAGAIN));
-  if (r < 0) return Error::from_errno("DMA_BUF_IOCTL_EXPORT_SYNC_FILE");
+  if (ioctl_restarting(dmabuf_fd, DMA_BUF_IOCTL_EXPORT_SYNC_FILE, &req) < 0) return Error::from_errno("DMA_BUF_IOCTL_EXPORT_SYNC_FILE");
   return UniqueFd{req.fd};
+}
+
+Result<UniqueFd> merge_sync_files(int a, int b) {
+  // The kernel makes a third file holding the union of both fence sets (a
+  // fence that is in both is kept once); the inputs are untouched.
+  sync_merge_data req{};
+  std::snprintf(req.name, sizeof req.name, "zcpipe-planes");
+  req.fd2 = b;
+  req.fence = -1;
+  if (ioctl_restarting(a, SYNC_IOC_MERGE, &req) < 0) return Error::from_errno("SYNC_IOC_MERGE");
+  return UniqueFd{req.fence};
 }
 
 bool fence_signalled(int fd) {

@@ -33,6 +33,14 @@ Result<UniqueFd> export_sync_file(int dmabuf_fd);
 // The same signature, injectable (the unit tests hand out fds they control).
 using SyncFileExporter = std::function<Result<UniqueFd>(int dmabuf_fd)>;
 
+// SYNC_IOC_MERGE: a new sync_file holding the fences of both `a` and `b`,
+// that signals once all of them have. A plane's IN_FENCE_FD takes exactly
+// one fd, so a buffer whose planes are separate objects (each with its own
+// fences) hands the display their merge. `a` and `b` stay the caller's.
+Result<UniqueFd> merge_sync_files(int a, int b);
+// The same signature, injectable (the unit tests merge fds they control).
+using SyncFileMerger = std::function<Result<UniqueFd>(int a, int b)>;
+
 // Whether the fence behind `fd` has signalled: poll(POLLIN) without
 // waiting. Works on a sync_file and on a dma-buf itself (POLLIN on a
 // dma-buf waits for its implicit write fences): never blocks.

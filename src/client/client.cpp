@@ -412,6 +412,11 @@ Result<void> Client::Impl::render(transport::Slot& slot, uint64_t n) {
     if (*sum)
       if (stats::FrameRecord* r = ledger->record(n)) r->notes.set_checksum(**sum);
   }
+  // Every frame says how many pixel bytes the client's CPU touched, 0
+  // included: with the GL renderer that 0 is the point.
+  const uint64_t touched = renderer->take_cpu_touched_bytes();
+  if (ledger != nullptr)
+    if (stats::FrameRecord* r = ledger->record(n)) r->notes.add_cpu_touched(touched);
   return {};
 }
 
@@ -497,6 +502,10 @@ void Client::Impl::overwrite_after_shown(transport::Slot& slot, uint64_t n) {
   b.end_cpu_access(true);
   if (!wrote) return;
   frames_marked++;
+  // The marker is the client's CPU writing into pixel memory too (with any
+  // renderer): it is charged to the frame whose window is open, n.
+  if (ledger != nullptr)
+    if (stats::FrameRecord* r = ledger->record(n)) r->notes.add_cpu_touched(buffer::kMarkerBytes);
   ZC_TRACE(fmt::format("overwrite proof: frame {} has been shown; the client now writes a marker into the buffer it drew "
                        "frame {} in ({}). If the display reads this memory, its last look at frame {} shows the marker; "
                        "if the compositor copied the frame, it cannot",

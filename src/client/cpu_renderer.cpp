@@ -29,6 +29,11 @@ Result<std::vector<uint64_t>> linear_modifiers(const std::vector<uint64_t>& acce
 
 namespace {
 
+uint32_t bytes_per_pixel(uint32_t format) {
+  const FormatInfo* f = format_info(format);
+  return f != nullptr ? f->bytes_per_pixel : 4;
+}
+
 class CpuRenderer final : public Renderer {
  public:
   explicit CpuRenderer(Render mode) : mode_(mode) {}
@@ -50,6 +55,10 @@ class CpuRenderer final : public Renderer {
                          b.kind() == buffer::Kind::dmabuf ? "a dma-buf" : "a memfd: plain memory, not a DMA-BUF"),
              mode_ == Render::full ? b.desc().plane0_extent() : 0);
     if (mode_ == Render::none) return {};
+    // What the CPU writes: the visible bytes of every row it draws (rows of
+    // width x bytes-per-pixel; the stride's padding is left alone).
+    const uint64_t row_bytes = static_cast<uint64_t>(b.width()) * bytes_per_pixel(b.format());
+    cpu_touched_ += row_bytes * (mode_ == Render::full ? b.height() : std::min(b.height(), buffer::kPatternHeaderRows));
     // A dma-buf's caches may need flushing around CPU writes (DMA_BUF_IOCTL_SYNC).
     b.begin_cpu_access(true);
     if (mode_ == Render::full) buffer::render_pattern(view, n);
@@ -62,6 +71,8 @@ class CpuRenderer final : public Renderer {
   Result<std::optional<uint64_t>> checksum(buffer::Buffer& b, uint64_t) override {
     auto px = b.map(true);
     if (!px) return px.error();
+    // The checksum reads every visible byte: the CPU touches the frame again.
+    cpu_touched_ += static_cast<uint64_t>(b.width()) * b.height() * bytes_per_pixel(b.format());
     return std::optional<uint64_t>{buffer::checksum({px->data(), b.width(), b.height(), b.stride(), b.format()})};
   }
 

@@ -51,6 +51,19 @@ class Renderer {
   // The ring is about to be (re)allocated: drop whatever was kept per
   // buffer (the GL renderer's EGLImages), as those buffers are going away.
   virtual void forget_buffers() {}
+
+  // Bytes of pixel memory this renderer's CPU wrote or read since the last
+  // call (render() and checksum() together), and starts counting again: the
+  // client's ledger figure "CPU bytes touched" (docs/json.md). A GPU renderer
+  // touches none; it only says what it asked the GPU to do.
+  uint64_t take_cpu_touched_bytes() {
+    const uint64_t n = cpu_touched_;
+    cpu_touched_ = 0;
+    return n;
+  }
+
+ protected:
+  uint64_t cpu_touched_ = 0;  // renderers that touch pixels with the CPU add to it
 };
 
 // --renderer: who draws the frames.

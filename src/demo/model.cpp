@@ -12,6 +12,9 @@
 #include <fmt/core.h>
 
 #include <cmath>
+#include <map>
+#include <set>
+#include <string>
 
 #include "demo/pipeline.h"
 #include "stats/format.h"
@@ -83,11 +86,33 @@ json model_vs_measured(const json& run) {
               {"rows", rows}};
 }
 
+void label_runs(json& runs) {
+  bool renderers_differ = false;
+  std::set<std::string> transports;
+  for (const auto& r : runs) {
+    transports.insert(r["transport"].get<std::string>());
+    renderers_differ = renderers_differ || r.value("renderer", "") != runs[0].value("renderer", "");
+  }
+  renderers_differ = renderers_differ || transports.size() < runs.size();
+  // Unique even where two requests ran the same renderer (cpu,auto on a
+  // host where auto is cpu): the second "dmabuf cpu" is "dmabuf cpu 2".
+  std::map<std::string, int> seen;
+  for (auto& r : runs) {
+    const std::string t = r["transport"].get<std::string>();
+    const std::string label = renderers_differ ? t + " " + r.value("renderer", "?") : t;
+    const int n = ++seen[label];
+    r["label"] = n == 1 ? label : fmt::format("{} {}", label, n);
+  }
+}
+
 std::string format_comparison(const json& runs, const json& model) {
   std::string out;
+  // The first dmabuf run is the baseline; columns carry the runs' labels
+  // (label_runs: "dmabuf cpu" and "dmabuf gl" for --renderer cpu,gl).
   const json* base = nullptr;
   for (const auto& r : runs)
-    if (r["transport"] == "dmabuf") base = &r;
+    if (base == nullptr && r["transport"] == "dmabuf") base = &r;
+  auto title = [](const json& r) { return r.value("label", r["transport"].get<std::string>()); };
   struct Row {
     const char* label;
     const char* key;   // a per_frame figure, or "fps"
@@ -104,6 +129,13 @@ std::string format_comparison(const json& runs, const json& model) {
                       {"CPU time / frame (us), mean", "total_cpu_us", "mean"},
                       {"CPU time / frame (us), median", "total_cpu_us", "median"},
                       {"CPU time / frame (us), p99", "total_cpu_us", "p99"},
+                      // The renderer's share: the client's pacing thread (what
+                      // the ledger charges a frame), the client's whole process
+                      // (a GL driver works in threads of its own), and the
+                      // pixel bytes its CPU touched (0 when the GPU drew).
+                      {"client CPU / frame (us), main thread", "client_cpu_us", "median"},
+                      {"client CPU / frame (us), all threads", "client_process_cpu_us", "median"},
+                      {"client CPU bytes touched / frame", "client_cpu_touched_bytes", "median"},
                       {"ledger's own syscalls / frame", "total_measure_syscalls", "median"},
                       {"ledger's own CPU / frame (us), mean", "total_measure_us", "mean"},
                       {"latency commit -> screen (us)", "latency_us", "median"},
@@ -115,16 +147,18 @@ std::string format_comparison(const json& runs, const json& model) {
     return r["per_frame"].contains(key) ? r["per_frame"][key][row.stat].get<double>() : 0.0;
   };
   constexpr int kLabel = 38, kCell = 30;
-  out += "\nside by side (per frame, client + compositor, medians unless marked; x = ratio to dmabuf)\n";
+  const std::string base_title = base != nullptr ? title(*base) : "dmabuf";
+  out += fmt::format("\nside by side (per frame, client + compositor unless marked, medians unless marked; x = ratio to {})\n",
+                     base_title);
   out += fmt::format("  {:<{}}", "", kLabel);
-  for (const auto& r : runs) out += fmt::format(" {:>{}}", r["transport"].get<std::string>(), kCell);
+  for (const auto& r : runs) out += fmt::format(" {:>{}}", title(r), kCell);
   out += "\n";
   for (const Row& row : rows) {
     out += fmt::format("  {:<{}}", row.label, kLabel);
     for (const auto& r : runs) {
       const double v = value(r, row);
       std::string cell = format_count(v);
-      if (base != nullptr && &r != base) cell += " " + format_ratio(v, value(*base, row), "dmabuf");
+      if (base != nullptr && &r != base) cell += " " + format_ratio(v, value(*base, row), base_title);
       out += fmt::format(" {:>{}}", cell, kCell);
     }
     out += "\n";

@@ -82,10 +82,18 @@ json process_figures(const json& rec) {
   // What the ledger itself cost in this window, kept apart from the pipeline.
   p["measure_syscalls"] = rec.value("measure_syscalls", 0);
   p["measure_us"] = rec.value("measure_us", 0.0);
+  // What --verify's read-back cost in this window, kept apart the same way.
+  p["verify_syscalls"] = rec.value("verify_syscalls", 0);
+  p["verify_us"] = rec.value("verify_us", 0.0);
   p["cpu_copies"] = rec.value("cpu_copies", 0);
   p["cpu_copy_bytes"] = rec.value("cpu_copy_bytes", 0);
   // /proc/self/io only when the ledger read it per frame (ZCPIPE_LEDGER_IO=1).
   for (const char* k : {"rchar", "wchar", "syscr", "syscw"})
+    if (rec.contains(k)) p[k] = rec[k];
+  // The client's: pixel bytes its CPU wrote or read (0 when a GPU drew), and
+  // its whole process's CPU, GL driver threads included (the thread's
+  // cpu_us misses them).
+  for (const char* k : {"cpu_touched_bytes", "process_cpu_us"})
     if (rec.contains(k)) p[k] = rec[k];
   p["by_call"] = rec.value("syscalls", json::object()).value("by_call", json::object());
   return p;
@@ -227,6 +235,13 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
     if (s != nullptr && s->contains("scanout")) f["scanout"] = (*s)["scanout"];
     if (s != nullptr && s->contains("scanout_reason")) f["scanout_reason"] = (*s)["scanout_reason"];
     if (s != nullptr && s->contains("scanout_reasons")) f["scanout_reasons"] = (*s)["scanout_reasons"];
+    // KMS: who waited for the GPU's render fence, and how long, for a dma-buf
+    // on the plane or one the output copied (docs/fences.md), as the
+    // compositor's record has them.
+    if (s != nullptr)
+      for (const char* k : {"fence_attached", "fence_signal_us", "fence_wait_us", "flip_us", "out_fence",
+                            "copy_fence_waited", "copy_fence_wait_us"})
+        if (s->contains(k)) f[k] = (*s)[k];
     f["client"] = process_figures(c);
     f["compositor"] = s ? process_figures(*s) : json::object();
     const uint64_t copies = f["client"]["cpu_copies"].get<uint64_t>() +
@@ -255,9 +270,15 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
         const json& p = f[proc];
         if (p.empty()) continue;
         for (const char* k : {"syscalls", "mode_switches", "context_switches", "voluntary_cs", "involuntary_cs",
-                              "minor_faults", "cpu_us", "measure_syscalls", "measure_us", "syscr", "syscw"})
+                              "minor_faults", "cpu_us", "measure_syscalls", "measure_us", "syscr", "syscw",
+                              "cpu_touched_bytes", "process_cpu_us"})
           if (p.contains(k)) series[fmt::format("{}_{}", proc, k)].push_back(p[k].get<double>());
       }
+      // --verify's read-back in the compositor, only in runs that verify. (The
+      // client's checksum of what it rendered is still in the client's CPU.)
+      if (o.verify && !f["compositor"].empty())
+        for (const char* k : {"verify_syscalls", "verify_us"})
+          series[fmt::format("compositor_{}", k)].push_back(f["compositor"][k].get<double>());
       // Both processes together: what the frame cost the machine.
       if (!f["compositor"].empty()) {
         for (const char* k : {"syscalls", "mode_switches", "context_switches", "minor_faults", "cpu_us", "measure_syscalls", "measure_us"})
@@ -326,6 +347,13 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
     if (l.contains("window")) window[proc] = l["window"];
   }
   run["measuring"] = measuring;
+  // --verify's read-back in the compositor, over every frame (exact ledger
+  // totals): the cost of checking, apart from the pipeline's figures as
+  // measuring is. Empty without --verify.
+  json verifying = json::object();
+  if (o.verify && compositor.contains("ledger") && compositor["ledger"].contains("totals"))
+    verifying["compositor"] = compositor["ledger"]["totals"].value("verify", json::object());
+  run["verifying"] = verifying;
   run["ledger_window"] = window;
   run["frames"] = std::move(frames);
   if (o.trace_frame >= 0) {
@@ -546,6 +574,10 @@ std::string format_run(const json& run) {
     row(p + " minor page faults", p + "_minor_faults");
     row(p + " CPU time (us)", p + "_cpu_us");
   }
+  // The renderer's difference (docs/fences.md): pixels the client's CPU
+  // touched, and the client's CPU in all its threads (a GL driver's too).
+  row("client CPU bytes touched (pixels)", "client_cpu_touched_bytes");
+  row("client process CPU, all threads (us)", "client_process_cpu_us");
   row("latency commit -> on screen (us)", "latency_us");
   row("latency rendered -> on screen (us)", "ready_latency_us");
   if (pf.contains("client_measure_syscalls") || pf.contains("compositor_measure_syscalls")) {
@@ -559,6 +591,11 @@ std::string format_run(const json& run) {
     if (m.contains("clock"))
       out += fmt::format("  (clocksource {}: reading the clock {} a syscall here)\n", m["clock"].value("source", "?"),
                          m["clock"].value("reads_are_syscalls", false) ? "is" : "is not");
+  }
+  if (pf.contains("compositor_verify_us")) {
+    out += "  verifying (--verify reading back what the display shows, not in the figures above)\n";
+    row("compositor verify syscalls", "compositor_verify_syscalls");
+    row("compositor verify CPU time (us)", "compositor_verify_us");
   }
   if (run.contains("overwrite_proof")) out += wrap(format_overwrite_line(run["overwrite_proof"]), 0, 2);
   const json& checks = run["checks"];

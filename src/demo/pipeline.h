@@ -91,6 +91,11 @@ namespace zc::demo {
 // record of the socket transport.
 nlohmann::json model_vs_measured(const nlohmann::json& socket_run);
 
+// Names each run of one demo for tables and the report (its "label"): the
+// transport, and the renderer too when runs differ in it or a transport
+// repeats (--renderer cpu,gl: "dmabuf cpu", "dmabuf gl").
+void label_runs(nlohmann::json& runs);
+
 // Side-by-side table of several runs (ratios against the dmabuf run), and
 // the model table when a socket run is present.
 std::string format_comparison(const nlohmann::json& runs, const nlohmann::json& model);

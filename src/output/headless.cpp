@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/unique_fd.h"
 #include "output/read_back.h"
+#include "stats/ledger.h"
 #include "stats/trace.h"
 
 namespace zc::output {
@@ -132,6 +133,11 @@ class HeadlessOutput final : public Output {
       p.vsync = period_ns_ != 0;
       p.zero_copy = pending_.client_owned;
       if (cfg_.verify) {
+        // Both reads below are --verify's cost, not the pipeline's: one
+        // scope around them (the ones inside read_back() and last_look()
+        // nest in it) reads the thread's CPU clock twice per flip, not four
+        // times.
+        stats::ScopedVerify verify;
         // The outgoing frame first: the display's last look at it, the
         // moment before this flip replaces it.
         if (current_.buffer) witness_.leaving(*current_.buffer);

@@ -44,6 +44,14 @@ struct FenceTimes {
   bool out_fence = false;        // OUT_FENCE_PTR returned a sync_file, signalled by the flip
 };
 
+// The copy fallback's wait for a dma-buf's render fence (kms/fence.h): the
+// CPU reads the buffer only once the GPU has finished writing it, and waits
+// for that in the event loop, not in DMA_BUF_IOCTL_SYNC.
+struct CopyFenceWait {
+  bool waited = false;   // the fence had not signalled: the copy was deferred
+  uint64_t wait_ns = 0;  // from when the copy was wanted until it ran
+};
+
 struct Presented {
   uint64_t time_ns = 0;       // CLOCK_MONOTONIC
   uint64_t seq = 0;           // vblank / flip counter (MSC)
@@ -60,6 +68,7 @@ struct Presented {
   bool direct = true;
   ScanoutReasons reasons;
   std::optional<FenceTimes> fence;  // KMS, direct dma-buf frames
+  std::optional<CopyFenceWait> copy_fence;  // KMS, dma-buf frames the output copied
 };
 
 struct Callbacks {
@@ -123,6 +132,15 @@ class Output {
   // Counters for the run's record, e.g. KMS framebuffers created/removed,
   // commits, TEST_ONLY rejections, copies. Empty when the output keeps none.
   virtual std::vector<std::pair<std::string, uint64_t>> counters() const { return {}; }
+
+  // Gives the display up as the destructor would (KMS: waits for the flip in
+  // flight, puts back what was shown before, removes every framebuffer), but
+  // keeps the object, so that counters() read afterwards cover the teardown
+  // too: a run's record must say its framebuffers were removed, not that
+  // three were still live a moment before exit. After close() only
+  // counters() and the destructor may be called; a second close() does
+  // nothing, and the destructor does not repeat it.
+  virtual void close() {}
 
   void set_callbacks(Callbacks cb) { cb_ = std::move(cb); }
 

@@ -3,11 +3,18 @@
 #include "buffer/overwrite_marker.h"
 #include "buffer/pattern.h"
 #include "common/log.h"
+#include "stats/ledger.h"
 #include "stats/trace.h"
 
 namespace zc::output {
 
+// Both reads run inside a stats::ScopedVerify: reading every pixel of a 4K
+// frame twice per flip costs the CPU far more than the zero-copy pipeline
+// does, and it is --verify's cost, not the pipeline's. The ledger reports it
+// apart (verify_us, verify_syscalls), so the pipeline's own figure is what a
+// run with --verify shows.
 void read_back(buffer::Buffer& b, Presented& p) {
+  stats::ScopedVerify verify;
   auto px = b.map(false);
   if (!px) {
     log::warn("verify: cannot map the shown buffer: {}", px.error().message());
@@ -22,6 +29,7 @@ void read_back(buffer::Buffer& b, Presented& p) {
 }
 
 LastLook last_look(buffer::Buffer& b) {
+  stats::ScopedVerify verify;
   LastLook l;
   auto px = b.map(false);
   if (!px) return l;  // read_back() said why when the buffer was shown

@@ -4,6 +4,9 @@
 // outputs instead read (never copy) the buffer the display shows, after the
 // flip, and record its checksum and the frame number its pattern encodes.
 // The demo compares both with what the client rendered.
+//
+// What these reads cost is --verify's, kept out of the pipeline's figures
+// (stats::ScopedVerify): the ledger reports it as verify_us / verify_syscalls.
 #pragma once
 
 #include "buffer/buffer.h"

@@ -76,7 +76,9 @@ double at(const json& doc, const std::string& path, double dflt = 0) {
   return doc.contains(p) && doc.at(p).is_number() ? doc.at(p).get<double>() : dflt;
 }
 
-const char* kTransportColor(const std::string& t) {
+// By transport; a run label ("dmabuf gl") is coloured by its first word.
+const char* kTransportColor(const std::string& label) {
+  const std::string t = label.substr(0, label.find(' '));
   if (t == "dmabuf") return "#2a7ab0";
   if (t == "shm") return "#d08a1e";
   return "#c0392b";
@@ -194,6 +196,11 @@ struct Group {
   std::vector<Bar> bars;
 };
 
+// A run's name for legends, captions and table heads: the demo's "label"
+// (the transport, with the renderer when one demo ran several: "dmabuf gl"),
+// or the transport in files older than labels. Colours stay the transport's.
+std::string run_label(const json& r) { return r.value("label", r["transport"].get<std::string>()); }
+
 // Series in a grouped bar chart are told apart by shade; the transport is the
 // colour and is written under its group.
 constexpr const char* kSeriesShade[] = {"1", "0.45", "0.2", "0.75", "0.1"};
@@ -282,8 +289,8 @@ std::string latency_series(const json& doc, const std::string& id) {
     }
     const std::string t = r["transport"].get<std::string>();
     s += fmt::format("<polyline points=\"{}\" fill=\"none\" stroke=\"{}\" stroke-width=\"1.5\" data-transport=\"{}\" data-series=\"{}\"/>",
-                     pts, kTransportColor(t), esc(t), esc(t));
-    items.push_back({t, kTransportColor(t)});
+                     pts, kTransportColor(t), esc(t), esc(run_label(r)));
+    items.push_back({run_label(r), kTransportColor(t)});
   }
   s += c.legend(items);
   return s + Chart::close();
@@ -327,8 +334,9 @@ std::string latency_histogram(const json& doc, const std::string& id) {
       bars += fmt::format("<rect x=\"{:.1f}\" y=\"{:.1f}\" width=\"{:.1f}\" height=\"{:.1f}\"/>", c.plot_left() + b * bin_w + 1 + ri * bar_w,
                           c.y(n), bar_w, c.baseline() - c.y(n));
     }
-    s += fmt::format("<g fill=\"{0}\" data-transport=\"{1}\" data-series=\"{1}\">{2}</g>", kTransportColor(t), esc(t), bars);
-    items.push_back({t, kTransportColor(t)});
+    s += fmt::format("<g fill=\"{0}\" data-transport=\"{1}\" data-series=\"{3}\">{2}</g>", kTransportColor(t), esc(t), bars,
+                     esc(run_label(runs[ri])));
+    items.push_back({run_label(runs[ri]), kTransportColor(t)});
   }
   for (int b = 0; b <= kBins; b += kBins / 4)
     s += fmt::format("<line x1=\"{0:.1f}\" y1=\"{1}\" x2=\"{0:.1f}\" y2=\"{2}\" class=\"axis\"/>"
@@ -447,23 +455,26 @@ std::vector<Step> journey_steps(const json& doc, size_t ri) {
 std::string journey(const json& doc, size_t ri) {
   const json& r = doc["runs"][ri];
   const std::string t = r["transport"].get<std::string>();
+  // Two runs of one transport (--renderer cpu,gl) need ids of their own.
+  std::string key = run_label(r);
+  std::replace(key.begin(), key.end(), ' ', '-');
   const std::vector<Step> steps = journey_steps(doc, ri);
   const int lane_h = 84, left = 100, top = 10, box_w = 150, gap = 16;
   const int w = left + static_cast<int>(steps.size()) * (box_w + gap) + 10;
   const int h = top + 4 * lane_h + 46;
   static const char* kLanes[] = {"client", "kernel", "compositor", "display"};
   std::string s = fmt::format(
-      "<figure class=\"journey\" id=\"journey-{0}\" data-transport=\"{0}\"><figcaption>{0}: the frame's path, with the "
+      "<figure class=\"journey\" id=\"journey-{3}\" data-transport=\"{4}\"><figcaption>{0}: the frame's path, with the "
       "counts this run measured per frame (medians).</figcaption><svg xmlns=\"http://www.w3.org/2000/svg\" "
       "viewBox=\"0 0 {1} {2}\" width=\"{1}\" height=\"{2}\" role=\"img\" aria-label=\"journey of one frame, {0}\">"
       "<title>journey of one frame: {0}</title>",
-      esc(t), w, h);
+      esc(run_label(r)), w, h, esc(key), esc(t));
   for (int l = 0; l < 4; ++l) {
     s += fmt::format("<rect x=\"0\" y=\"{}\" width=\"{}\" height=\"{}\" class=\"lane{}\"/><text x=\"8\" y=\"{}\" class=\"lanelabel\">{}</text>",
                      top + l * lane_h, w, lane_h, l % 2, top + l * lane_h + lane_h / 2 + 4, kLanes[l]);
   }
   s += fmt::format("<defs><marker id=\"arrow-{}\" markerWidth=\"8\" markerHeight=\"8\" refX=\"7\" refY=\"4\" orient=\"auto\">"
-                   "<path d=\"M0,0 L8,4 L0,8 z\" fill=\"#444\"/></marker></defs>", esc(t));
+                   "<path d=\"M0,0 L8,4 L0,8 z\" fill=\"#444\"/></marker></defs>", esc(key));
   int prev_x = -1, prev_y = -1;
   for (size_t i = 0; i < steps.size(); ++i) {
     const Step& st = steps[i];
@@ -471,7 +482,7 @@ std::string journey(const json& doc, size_t ri) {
     const int y = top + st.lane * lane_h + 6;
     if (prev_x >= 0)
       s += fmt::format("<line x1=\"{}\" y1=\"{}\" x2=\"{}\" y2=\"{}\" class=\"flow\" marker-end=\"url(#arrow-{})\"/>", prev_x, prev_y, x,
-                       y + (lane_h - 12) / 2, esc(t));
+                       y + (lane_h - 12) / 2, esc(key));
     s += fmt::format("<rect x=\"{}\" y=\"{}\" width=\"{}\" height=\"{}\" rx=\"6\" fill=\"{}\" class=\"step\"/>", x, y, box_w, lane_h - 12,
                      mover_color(st.mover));
     // HTML inside the box so long labels wrap.
@@ -539,7 +550,7 @@ std::string overwrite_section(const json& doc) {
     if (!r.contains("overwrite_proof")) continue;
     const json& p = r["overwrite_proof"];
     const std::string base = fmt::format("/runs/{}/overwrite_proof", i);
-    h += "<tr><td>" + esc(r["transport"].get<std::string>()) + "</td><td>" + num(doc, base + "/frames_marked") + "</td>";
+    h += "<tr><td>" + esc(run_label(r)) + "</td><td>" + num(doc, base + "/frames_marked") + "</td>";
     if (p["witness"].is_null()) {
       h += "<td colspan=\"4\">no witness on this output (kms: the VM's screendump is the witness)</td></tr>";
       continue;
@@ -782,12 +793,12 @@ std::string render_html(const json& doc) {
     fact("frame", fmt::format("{}x{} {}, {}", r0.value("width", 0), r0.value("height", 0), esc(r0.value("format", "")), num(doc, "/runs/0/frame_bytes", Unit::bytes)));
   }
   for (size_t i = 0; i < runs.size(); ++i)
-    fact("buffers (" + runs[i]["transport"].get<std::string>() + ")", esc(runs[i].value("allocator_description", "")));
+    fact("buffers (" + run_label(runs[i]) + ")", esc(runs[i].value("allocator_description", "")));
   h += "</table></section>\n";
 
   // At a glance.
   h += "<section id=\"summary\"><h2>At a glance</h2><table><tr><th>per frame (median unless marked)</th>";
-  for (const auto& r : runs) h += "<th>" + esc(r["transport"].get<std::string>()) + "</th>";
+  for (const auto& r : runs) h += "<th>" + esc(run_label(r)) + "</th>";
   h += "</tr>";
   // CPU time is heavy-tailed: mean (total / frames) and p99 beside the
   // median. The ledger's own cost is shown apart from the pipeline's.
@@ -839,7 +850,7 @@ std::string render_html(const json& doc) {
   auto groups_for = [&](std::vector<std::pair<std::string, std::string>> series_keys) {
     std::vector<Group> g;
     for (size_t i = 0; i < runs.size(); ++i) {
-      Group grp{runs[i]["transport"].get<std::string>(), {}};
+      Group grp{run_label(runs[i]), {}};
       for (const auto& [key, label] : series_keys) {
         const std::string p = fmt::format("/runs/{}/per_frame/{}/median", i, key);
         if (doc.contains(json::json_pointer(p))) grp.bars.push_back({p, label});
@@ -861,7 +872,7 @@ std::string render_html(const json& doc) {
                  groups_for({{"client_cpu_us", "client"}, {"compositor_cpu_us", "compositor"}}), {"client", "compositor"});
   {
     std::vector<Group> g;
-    for (size_t i = 0; i < runs.size(); ++i) g.push_back({runs[i]["transport"].get<std::string>(), {{fmt::format("/runs/{}/fps", i), "fps"}}});
+    for (size_t i = 0; i < runs.size(); ++i) g.push_back({run_label(runs[i]), {{fmt::format("/runs/{}/fps", i), "fps"}}});
     h += bar_chart(doc, "chart-fps", "Frames per second", "fps", Unit::count, g, {"fps"});
   }
   // zcpipe-demo --hops: what the frame has cost so far after each process
@@ -870,7 +881,7 @@ std::string render_html(const json& doc) {
     std::vector<Group> g;
     std::vector<std::string> series;
     for (size_t i = 0; i < runs.size(); ++i) {
-      Group grp{runs[i]["transport"].get<std::string>(), {}};
+      Group grp{run_label(runs[i]), {}};
       for (size_t k = 0; k < runs[i]["per_hop"].size(); ++k) {
         const std::string label = k == 0 ? std::string("client") : fmt::format("after hop {}", k);
         grp.bars.push_back({fmt::format("/runs/{}/per_hop/{}/cumulative_cpu_copy_bytes", i, k), label});

@@ -129,6 +129,12 @@ struct Surface {
   // (an occluded surface): released when the next one arrives.
   ResourceRef held_buffer;
   uint64_t commits = 0;
+  // Whether the last commit that attached left a buffer on the surface
+  // (attach(NULL) + commit clears it). xdg-shell refuses an xdg_surface for a
+  // surface "which has a buffer attached or committed": this, or a pending
+  // non-null attach. Not `commits > 0`: a surface may commit without a
+  // buffer, or detach the one it had, and is then free to take the role.
+  bool has_buffer = false;
   SocketStream* stream = nullptr;  // the socket baseline's data stream, if any
   bool warned_drop = false;        // a dropped frame of this surface was logged
   // linux-dmabuf v4 feedback objects made by get_surface_feedback for this

@@ -206,6 +206,7 @@ void Server::Impl::commit(Surface& s) {
       case StreamCommit::none: break;
     }
   } else if (attaching && buffer == nullptr) {
+    s.has_buffer = false;
     unmap(s);
   } else if (attaching) {
     // A wl_shm buffer is checked against its pool before anything reads it
@@ -239,6 +240,7 @@ void Server::Impl::apply_commit(Surface& s, const CommitContent& c, ResourceList
     }
   counters.commits++;
   s.commits++;
+  s.has_buffer = true;
   if (!s.mapped && s.toplevel != nullptr) {
     s.mapped = true;
     stack.push_back(&s);
@@ -450,6 +452,7 @@ void Server::Impl::on_presented(uint64_t tag, const output::Presented& p) {
       if (p.fence)
         r->notes.set_fence(p.fence->attached, p.fence->signal_after_ns, p.fence->wait_ns, p.fence->flip_after_ns,
                            p.fence->out_fence);
+      if (p.copy_fence) r->notes.set_copy_fence(p.copy_fence->waited, p.copy_fence->wait_ns);
     }
 }
 
@@ -587,6 +590,10 @@ void Server::run() { wl_display_run(impl_->display); }
 void Server::shutdown() {
   wl_display_destroy_clients(impl_->display);
   if (impl_->scanout) impl_->scanout->release_idle();
+  // Last, with no client left to present anything: the output's teardown,
+  // so that its counters (framebuffers removed, live) are final when the
+  // compositor writes them.
+  if (impl_->out) impl_->out->close();
 }
 void Server::terminate() { wl_display_terminate(impl_->display); }
 

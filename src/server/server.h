@@ -57,7 +57,10 @@ class Server {
   void run();       // until terminate()
   void terminate();
   // Disconnects every client and frees compositor-owned buffers, so that the
-  // open descriptors left are the compositor's own (the leak check).
+  // open descriptors left are the compositor's own (the leak check), then
+  // gives the display up (Output::close: on KMS the flip in flight lands and
+  // every framebuffer is removed). output().counters() read after it cover
+  // the whole run, teardown included.
   void shutdown();
 
   const ServerCounters& counters() const;

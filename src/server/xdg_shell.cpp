@@ -134,7 +134,7 @@ void wm_get_xdg_surface(wl_client* client, wl_resource* r, uint32_t id, wl_resou
                                                               wl_resource_get_id(surface)));
     return;
   }
-  if (s->commits > 0 || s->pending_buffer) {
+  if (s->has_buffer || s->pending_buffer) {
     server->post_error(r, XDG_WM_BASE_ERROR_INVALID_SURFACE_STATE,
                        fmt::format("wl_surface@{} already has a buffer", wl_resource_get_id(surface)));
     return;

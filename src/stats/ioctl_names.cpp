@@ -7,6 +7,7 @@
 #include <fcntl.h>  // O_RDWR, which drm.h's DRM_RDWR names
 #include <fmt/core.h>
 #include <linux/dma-buf.h>
+#include <linux/sync_file.h>
 #include <sys/ioctl.h>
 
 #include <cstring>
@@ -238,6 +239,16 @@ IoctlText describe_ioctl(unsigned long request, const void* arg, long result, in
       break;
     }
 #endif
+    // A buffer whose planes are several objects has one fence per object;
+    // a plane's IN_FENCE_FD takes one sync_file, so they are merged.
+    case SYNC_IOC_MERGE: {
+      t.name = "SYNC_IOC_MERGE";
+      const auto& m = as<sync_merge_data>(arg);
+      t.meaning = fmt::format("this sync_file and fd {} merged into a new one that signals once both have{}", m.fd2,
+                              ok ? fmt::format(" (fd {})", m.fence) : "");
+      break;
+    }
+    case SYNC_IOC_FILE_INFO: t.name = "SYNC_IOC_FILE_INFO"; t.meaning = "a sync_file's state and when its fences signalled"; break;
     case FIONREAD: t.name = "FIONREAD"; t.meaning = "bytes waiting to be read"; break;
     default: {
       if (_IOC_TYPE(request) == DRM_IOCTL_BASE) {

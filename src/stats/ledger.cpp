@@ -14,11 +14,14 @@
 #include <x86intrin.h>
 #endif
 
+#include <time.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
+#include <utility>
 
 #include "common/clock.h"
 #include "common/log.h"
@@ -132,6 +135,51 @@ ScopedUncounted::~ScopedUncounted() {
   if (zcpipe_interpose_uncounted != nullptr) zcpipe_interpose_uncounted(-1);
 }
 
+// ---- --verify's work, kept apart ---------------------------------------------
+
+namespace {
+
+// What ScopedVerify measured on this thread since the ledger last took it:
+// the ledger charges it to the window it closes (the work happened inside that
+// window, since a thread's windows follow one another).
+struct VerifyCost {
+  uint64_t cpu_ns = 0;
+  SyscallCounts sys;
+};
+thread_local VerifyCost t_verify;
+thread_local int t_verify_depth = 0;
+
+VerifyCost take_thread_verify() { return std::exchange(t_verify, VerifyCost{}); }
+
+// The thread's own CPU clock: nanoseconds, where getrusage's figures are
+// microseconds, and a real syscall wherever the clocksource is (no vDSO for
+// CPU-time clocks); the caller counts it as measuring.
+uint64_t thread_cpu_ns() {
+  timespec ts{};
+  if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0;
+  return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+}  // namespace
+
+ScopedVerify::ScopedVerify() : outer_(t_verify_depth++ == 0) {
+  if (!outer_) return;
+  {
+    ScopedUncounted quiet;
+    cpu0_ns_ = thread_cpu_ns();
+  }
+  sys0_ = thread_syscalls();  // read from the interposer's counters: no syscall
+}
+
+ScopedVerify::~ScopedVerify() {
+  --t_verify_depth;
+  if (!outer_) return;
+  t_verify.sys += thread_syscalls() - sys0_;
+  ScopedUncounted quiet;
+  const uint64_t cpu1 = thread_cpu_ns();
+  t_verify.cpu_ns += cpu1 > cpu0_ns_ ? cpu1 - cpu0_ns_ : 0;
+}
+
 // ---- the clock ------------------------------------------------------------------
 
 bool clocksource_is_vdso(std::string_view name) {
@@ -187,9 +235,10 @@ Result<FrameLedger> FrameLedger::create(std::string process, LedgerOptions optio
   if (const char* e = std::getenv("ZCPIPE_LEDGER_IO"); e != nullptr && std::strcmp(e, "1") == 0) options.proc_io = true;
   if (options.capacity == 0) return Error{EINVAL, "ledger capacity must be at least 1 frame"};
   clock_source();  // tells the interposer whether clock reads are syscalls
-  auto sampler = Sampler::create(options.proc_io);
+  auto sampler = Sampler::create(options.proc_io, options.process_cpu);
   if (!sampler) return sampler.error();
   FrameLedger l(std::move(process), std::move(sampler).value(), options.capacity);
+  l.process_cpu_ = options.process_cpu;
   {
     ScopedUncounted quiet;
     l.first_tick_ = l.last_tick_ = ticks();
@@ -206,15 +255,27 @@ double FrameLedger::ticks_to_us(uint64_t t) const {
 
 double FrameLedger::cpu_us(const FrameRecord& r) const {
   const double raw = static_cast<double>(r.raw_cpu_us());
-  return std::max(0.0, raw - measure_us(r));
+  return std::max(0.0, raw - measure_us(r) - verify_us(r));
+}
+
+// The ledger runs in the pacing thread, which is part of the process: its
+// own time comes off the process's figure as it does off the thread's.
+double FrameLedger::process_cpu_us(const FrameRecord& r) const {
+  const double raw = static_cast<double>(r.process_user_us + r.process_system_us);
+  return std::max(0.0, raw - measure_us(r) - verify_us(r));
 }
 
 void FrameLedger::close_window(const Sample& now) {
   FrameRecord& r = slot(begun_ - 1);
   if (r.frame == trace_frame_ && tracing()) trace_stop();
   const Sample& s = open_start_;
+  // --verify's work in this window: its calls come out of the window's
+  // (per kind, saturating), its CPU out of cpu_us().
+  const VerifyCost v = take_thread_verify();
   r.end_ns = now.mono_ns;
-  r.syscalls = now.sys - s.sys;
+  r.syscalls = (now.sys - s.sys) - v.sys;
+  r.verify_syscalls = v.sys.total();
+  r.verify_cpu_ns = v.cpu_ns;
   r.measure_syscalls = (now.measuring - s.measuring).total();
   r.voluntary_cs = minus(now.voluntary_cs, s.voluntary_cs);
   r.involuntary_cs = minus(now.involuntary_cs, s.involuntary_cs);
@@ -227,9 +288,16 @@ void FrameLedger::close_window(const Sample& now) {
   r.wchar = minus(now.wchar, s.wchar);
   r.syscr = minus(now.syscr, s.syscr);
   r.syscw = minus(now.syscw, s.syscw);
+  r.process = process_cpu_;
+  r.process_user_us = minus(now.process_user_us, s.process_user_us);
+  r.process_system_us = minus(now.process_system_us, s.process_system_us);
+  totals_.process_user_us += r.process_user_us;
+  totals_.process_system_us += r.process_system_us;
   totals_.frames++;
   totals_.syscalls += r.syscalls;
   totals_.measure_syscalls += now.measuring - s.measuring;
+  totals_.verify_syscalls += v.sys;
+  totals_.verify_cpu_ns += v.cpu_ns;
   totals_.voluntary_cs += r.voluntary_cs;
   totals_.involuntary_cs += r.involuntary_cs;
   totals_.minor_faults += r.minor_faults;
@@ -255,6 +323,9 @@ void FrameLedger::begin_frame(uint64_t frame) {
     slot(begun_ - 1).measure_ticks += t1 - t0;
     totals_.measure_ticks += t1 - t0;
     close_window(now);
+  } else {
+    // Verify work between windows was in no frame's figures: none to take it from.
+    take_thread_verify();
   }
   FrameRecord& r = slot(begun_++);
   r = FrameRecord{};  // reuses the oldest slot once the ring is full

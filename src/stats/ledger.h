@@ -22,6 +22,11 @@
 // the interposer into a separate "measuring" bucket, and the time spent
 // inside its own code is timed; both are reported beside the pipeline's
 // figures, never hidden in them and never silently dropped.
+//
+// --verify's work is kept apart the same way: an output that reads back what
+// it shows (a stand-in for a display CRC, output/read_back.h) does so inside
+// a ScopedVerify, and the CPU time and syscalls spent there are charged to the
+// window's verify figures, not to the pipeline's.
 #pragma once
 
 #include <array>
@@ -72,6 +77,26 @@ class ScopedUncounted {
   ScopedUncounted& operator=(const ScopedUncounted&) = delete;
 };
 
+// Work done while an instance is alive on a thread is --verify's, not the
+// pipeline's: the thread's CPU time in it (CLOCK_THREAD_CPUTIME_ID, read at
+// both ends: two clock reads, counted as measuring) and the syscalls it made
+// are taken out of the open frame window's figures and reported as that
+// window's verify_us / verify_syscalls. Without it, checksumming a 4K frame
+// twice per flip (shown, then leaving) would be most of what a frame seems to
+// cost the compositor. Nested instances count once (the outermost).
+class ScopedVerify {
+ public:
+  ScopedVerify();
+  ~ScopedVerify();
+  ScopedVerify(const ScopedVerify&) = delete;
+  ScopedVerify& operator=(const ScopedVerify&) = delete;
+
+ private:
+  bool outer_ = false;
+  uint64_t cpu0_ns_ = 0;
+  SyscallCounts sys0_;
+};
+
 // Whether reading CLOCK_MONOTONIC enters the kernel on this machine. The
 // vDSO answers clock_gettime in user space only when the kernel's clocksource
 // can be read from user space (tsc, kvm-clock, Hyper-V's TSC page, arm64's
@@ -96,6 +121,11 @@ struct Sample {
   uint64_t minor_faults = 0, major_faults = 0;
   uint64_t user_us = 0, system_us = 0;
   uint64_t rchar = 0, wchar = 0, syscr = 0, syscw = 0;  // /proc/self/io (process-wide)
+  // getrusage(RUSAGE_SELF): every thread of the process, when asked for
+  // (LedgerOptions::process_cpu). A GL driver draws in threads of its own
+  // (llvmpipe's rasterizer threads, virgl's submission thread), which the
+  // thread figures above never see.
+  uint64_t process_user_us = 0, process_system_us = 0;
 };
 
 // Takes Samples of the calling thread. getrusage(RUSAGE_THREAD) and the
@@ -105,7 +135,8 @@ class Sampler {
  public:
   // proc_io: also read /proc/self/io at every sample (one pread more); the
   // descriptor is opened once (O_CLOEXEC).
-  static Result<Sampler> create(bool proc_io = true);
+  // process_cpu: also getrusage(RUSAGE_SELF) at every sample (one call more).
+  static Result<Sampler> create(bool proc_io = true, bool process_cpu = false);
   Sample sample();                   // uncounted: getrusage, a clock read, maybe a pread
   bool has_io() const { return static_cast<bool>(io_fd_); }  // /proc/self/io readable
 
@@ -116,8 +147,9 @@ class Sampler {
   Sampler& operator=(const Sampler&) = delete;
 
  private:
-  explicit Sampler(UniqueFd io_fd) : io_fd_(std::move(io_fd)) {}
-  UniqueFd io_fd_;  // empty when /proc/self/io is unread or unreadable: those fields stay 0
+  Sampler(UniqueFd io_fd, bool process_cpu) : io_fd_(std::move(io_fd)), process_cpu_(process_cpu) {}
+  UniqueFd io_fd_;
+  bool process_cpu_ = false;  // empty when /proc/self/io is unread or unreadable: those fields stay 0
 };
 
 // One CPU copy of pixel data. `where` is a string literal (static storage):
@@ -144,6 +176,10 @@ struct FrameNotes {
     kFeedback = 1u << 7,       // client: refresh_ns, presentation_flags are set
     kOutputCopy = 1u << 8,     // compositor: the output copied output_copy_bytes
     kFence = 1u << 9,          // compositor (KMS, direct dma-buf): the fence_* fields are set
+    // (A bit far from the others: helpers add bits in parallel; 16 avoids a clash.)
+    kCpuTouched = 1u << 16,    // client: cpu_touched_bytes is set (0 included: the GPU drew)
+    // (Far from the others too, for the same reason.)
+    kCopyFence = 1u << 24,     // compositor (KMS, copied dma-buf): copy_fence_* are set
   };
   uint32_t has = 0;
   uint64_t ready_ns = 0, commit_ns = 0, surface_commit = 0;
@@ -162,8 +198,17 @@ struct FrameNotes {
   uint64_t fence_signal_ns = 0; // commit -> render fence signalled (0: before the commit)
   uint64_t fence_wait_ns = 0;   // the commit held back until it signalled
   uint64_t flip_ns = 0;         // commit -> on screen
+  // The copy fallback waited for the buffer's render fence in the event
+  // loop, not in DMA_BUF_IOCTL_SYNC (output/kms/fence.h, docs/fences.md).
+  bool copy_fence_waited = false;  // it had not signalled: the copy was deferred
+  uint64_t copy_fence_wait_ns = 0; // copy wanted -> copy made
+  // Bytes of pixel memory the client's CPU wrote or read in this frame, per
+  // access (a frame drawn and then read back for its checksum counts twice):
+  // what a GPU renderer saves the CPU. 0 with the GL renderer.
+  uint64_t cpu_touched_bytes = 0;
 
   bool is(Bit b) const { return (has & b) != 0; }
+  void add_cpu_touched(uint64_t bytes) { cpu_touched_bytes += bytes; has |= kCpuTouched; }
   void set_ready(uint64_t ns) { ready_ns = ns; has |= kReadyNs; }
   void set_commit(uint64_t ns) { commit_ns = ns; has |= kCommitNs; }
   void set_surface_commit(uint64_t n) { surface_commit = n; has |= kSurfaceCommit; }
@@ -190,6 +235,11 @@ struct FrameNotes {
     out_fence = out;
     has |= kFence;
   }
+  void set_copy_fence(bool waited, uint64_t wait_ns) {
+    copy_fence_waited = waited;
+    copy_fence_wait_ns = wait_ns;
+    has |= kCopyFence;
+  }
 };
 
 // One frame in one process. Trivially copyable, fixed size: the ring holds
@@ -208,11 +258,15 @@ struct FrameRecord {
   bool io = false;                 // rchar..syscw were sampled (/proc/self/io per frame)
   uint64_t measure_syscalls = 0;   // the ledger's own calls inside this window
   uint64_t measure_ticks = 0;      // timer ticks inside the ledger's own code in this window
+  bool process = false;            // process_*_us were sampled (LedgerOptions::process_cpu)
+  uint64_t process_user_us = 0, process_system_us = 0;  // all threads of the process
+  uint64_t verify_syscalls = 0;    // --verify's calls in this window (ScopedVerify), not in `syscalls`
+  uint64_t verify_cpu_ns = 0;      // --verify's CPU time in this window, not in cpu_us()
   FrameNotes notes;
 
   uint64_t mode_switches() const { return 2 * syscalls.total(); }  // enter + leave the kernel
   uint64_t context_switches() const { return voluntary_cs + involuntary_cs; }
-  // What the kernel charged the thread in this window, measuring included.
+  // What the kernel charged the thread in this window, measuring and verify included.
   uint64_t raw_cpu_us() const { return user_us + system_us; }
 };
 
@@ -223,13 +277,20 @@ struct LedgerTotals {
   SyscallCounts syscalls;
   SyscallCounts measure_syscalls;
   uint64_t measure_ticks = 0;
+  SyscallCounts verify_syscalls;  // --verify's (ScopedVerify), inside frame windows
+  uint64_t verify_cpu_ns = 0;
   uint64_t voluntary_cs = 0, involuntary_cs = 0, minor_faults = 0, major_faults = 0;
   uint64_t user_us = 0, system_us = 0;
+  uint64_t process_user_us = 0, process_system_us = 0;  // LedgerOptions::process_cpu
 };
 
 struct LedgerOptions {
   size_t capacity = 4096;  // frame records kept (the newest); fixed memory
   bool proc_io = false;    // read /proc/self/io at every boundary (one pread more per frame)
+  // Also the whole process's CPU per frame (getrusage(RUSAGE_SELF), one call
+  // more per boundary): the thread figures miss work done in other threads,
+  // such as a GL driver's.
+  bool process_cpu = false;
 };
 
 // Names the bits of FrameNotes::scanout_reasons for the JSON: one stable
@@ -282,8 +343,13 @@ class FrameLedger {
   // clock over the run.
   double ticks_to_us(uint64_t ticks) const;
   double measure_us(const FrameRecord& r) const { return ticks_to_us(r.measure_ticks); }
-  // The pipeline's CPU in a window: the kernel's figure less the ledger's own time.
+  static double verify_us(const FrameRecord& r) { return static_cast<double>(r.verify_cpu_ns) / 1000.0; }
+  // The pipeline's CPU in a window: the kernel's figure less the ledger's own
+  // time and less --verify's.
   double cpu_us(const FrameRecord& r) const;
+  // The same for every thread of the process (0 unless process_cpu).
+  double process_cpu_us(const FrameRecord& r) const;
+  bool process_cpu() const { return process_cpu_; }
   void set_reason_names(ReasonNamer name, ReasonNamer sentence) {
     namer_ = name;
     describer_ = sentence;
@@ -300,6 +366,7 @@ class FrameLedger {
 
   std::string process_;
   Sampler sampler_;
+  bool process_cpu_ = false;
   std::unique_ptr<FrameRecord[]> ring_;
   size_t cap_ = 0;
   uint64_t begun_ = 0;  // records ever begun; the newest is begun_ - 1

@@ -38,12 +38,14 @@ const std::vector<std::string>& record_keys() {
       // measured by the ledger
       "frame", "start_ns", "end_ns", "cpu_copies", "cpu_copy_bytes", "copies", "syscalls", "mode_switches",
       "voluntary_cs", "involuntary_cs", "context_switches", "minor_faults", "major_faults", "user_us",
-      "system_us", "cpu_us", "measure_syscalls", "measure_us", "rchar", "wchar", "syscr", "syscw",
+      "system_us", "cpu_us", "measure_syscalls", "measure_us", "verify_syscalls", "verify_us", "rchar", "wchar", "syscr", "syscw",
       // what the apps learned about the frame (FrameNotes)
       "ready_ns", "commit_ns", "surface_commit", "checksum", "shown_frame", "presented", "presented_ns", "msc",
       "zero_copy", "latency_us", "ready_latency_us", "refresh_ns", "presentation_flags", "discarded", "scanout",
       "scanout_reason", "scanout_reasons", "buffer_kind", "output_copy_bytes", "fence_attached", "fence_signal_us",
-      "fence_wait_us", "flip_us", "out_fence", "trace"};
+      "fence_wait_us", "flip_us", "out_fence", "copy_fence_waited", "copy_fence_wait_us", "trace",
+      // the client's CPU in pixels, and its whole process (other threads: a GL driver's)
+      "cpu_touched_bytes", "process_cpu_us"};
   return keys;
 }
 
@@ -70,6 +72,11 @@ json to_json(const FrameLedger& l, const FrameRecord& r) {
   j["cpu_us"] = round2(l.cpu_us(r));
   j["measure_syscalls"] = r.measure_syscalls;
   j["measure_us"] = round2(l.measure_us(r));
+  if (r.process) j["process_cpu_us"] = round2(l.process_cpu_us(r));
+  // --verify's read-back in this window (0 without --verify): not in
+  // `syscalls` nor in `cpu_us`.
+  j["verify_syscalls"] = r.verify_syscalls;
+  j["verify_us"] = round2(FrameLedger::verify_us(r));
   if (r.io) {
     j["rchar"] = r.rchar;
     j["wchar"] = r.wchar;
@@ -123,6 +130,11 @@ json to_json(const FrameLedger& l, const FrameRecord& r) {
     j["flip_us"] = latency_us(0, n.flip_ns);
     j["out_fence"] = n.out_fence;
   }
+  if (n.is(B::kCopyFence)) {
+    j["copy_fence_waited"] = n.copy_fence_waited;
+    j["copy_fence_wait_us"] = latency_us(0, n.copy_fence_wait_ns);
+  }
+  if (n.is(B::kCpuTouched)) j["cpu_touched_bytes"] = n.cpu_touched_bytes;
   if (r.frame == l.trace_frame()) j["trace"] = trace_events_json();
   return j;
 }
@@ -133,7 +145,8 @@ json to_json(const FrameLedger& l) {
   const LedgerTotals& t = l.totals();
   const double measure_us = l.ticks_to_us(t.measure_ticks);
   const double raw_cpu = static_cast<double>(t.user_us + t.system_us);
-  const double cpu = std::max(0.0, raw_cpu - measure_us);
+  const double verify_us = static_cast<double>(t.verify_cpu_ns) / 1000.0;
+  const double cpu = std::max(0.0, raw_cpu - measure_us - verify_us);
   const double per = t.frames > 0 ? 1.0 / static_cast<double>(t.frames) : 0.0;
   json totals = {
       {"frames", t.frames},
@@ -155,7 +168,21 @@ json to_json(const FrameLedger& l) {
        {{"syscalls", to_json(t.measure_syscalls)},
         {"cpu_us", round2(measure_us)},
         {"syscalls_per_frame", round2(static_cast<double>(t.measure_syscalls.total()) * per)},
-        {"cpu_us_per_frame", round2(measure_us * per)}}}};
+        {"cpu_us_per_frame", round2(measure_us * per)}}},
+      // --verify's read-back (ScopedVerify), apart from the pipeline's figures
+      // above the way measuring is; zeros without --verify.
+      {"verify",
+       {{"syscalls", to_json(t.verify_syscalls)},
+        {"cpu_us", round2(verify_us)},
+        {"syscalls_per_frame", round2(static_cast<double>(t.verify_syscalls.total()) * per)},
+        {"cpu_us_per_frame", round2(verify_us * per)}}}};
+  if (l.process_cpu()) {
+    // Every thread of the process, less the ledger's own time and --verify's (as cpu_us).
+    const double process =
+        std::max(0.0, static_cast<double>(t.process_user_us + t.process_system_us) - measure_us - verify_us);
+    totals["process_cpu_us"] = round2(process);
+    totals["process_cpu_us_per_frame"] = round2(process * per);
+  }
   return {{"process", l.process()},
           {"interposer", interposer_linked()},
           {"interposer_exported", interposer_exported()},

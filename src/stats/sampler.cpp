@@ -107,7 +107,7 @@ uint64_t timeval_us(const timeval& tv) {
 
 }  // namespace
 
-Result<Sampler> Sampler::create(bool proc_io) {
+Result<Sampler> Sampler::create(bool proc_io, bool process_cpu) {
   ScopedUncounted quiet;
   rusage ru{};
   if (::getrusage(RUSAGE_THREAD, &ru) != 0) {
@@ -115,7 +115,7 @@ Result<Sampler> Sampler::create(bool proc_io) {
   }
   // Optional: some sandboxes hide /proc or deny it (the kernel checks
   // ptrace-read access to ourselves at read time, so try a read too).
-  if (!proc_io) return Sampler(UniqueFd{});
+  if (!proc_io) return Sampler(UniqueFd{}, process_cpu);
   UniqueFd fd{::open("/proc/self/io", O_RDONLY | O_CLOEXEC)};
   if (!fd) {
     warn_io_once("open", errno);
@@ -127,7 +127,7 @@ Result<Sampler> Sampler::create(bool proc_io) {
       fd.reset();
     }
   }
-  return Sampler(std::move(fd));
+  return Sampler(std::move(fd), process_cpu);
 }
 
 // getrusage comes last: everything before it (the clock, the counters, the
@@ -162,6 +162,12 @@ Sample Sampler::sample() {
     s.major_faults = static_cast<uint64_t>(ru.ru_majflt);
     s.user_us = timeval_us(ru.ru_utime);
     s.system_us = timeval_us(ru.ru_stime);
+  }
+  // The process as a whole: the thread above plus every other thread
+  // (a GL driver's workers, for one). Same clock granularity as the thread's.
+  if (process_cpu_ && ::getrusage(RUSAGE_SELF, &ru) == 0) {
+    s.process_user_us = timeval_us(ru.ru_utime);
+    s.process_system_us = timeval_us(ru.ru_stime);
   }
   return s;
 }

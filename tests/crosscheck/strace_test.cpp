@@ -139,17 +139,22 @@ TEST_F(StraceCrossCheck, SocketTransportCountsMatch) {
   // 4K XRGB8888 in 64 KiB chunks: 507 writes per frame at least.
   expect_close(t.strace_client, t.ledger_client, "write", "client", kFrames * 507);
   expect_close(t.strace_compositor, t.ledger_compositor, "read", "compositor", kFrames * 507);
-  for (const char* c : {"sendmsg", "recvmsg", "poll"}) expect_close(t.strace_client, t.ledger_client, c, "client", kFrames);
+  for (const char* c : {"sendmsg", "recvmsg", "poll"})
+    expect_close(t.strace_client, t.ledger_client, c, "client", kFrames / 2);
   for (const char* c : {"sendmsg", "recvmsg", "epoll_wait"})
-    expect_close(t.strace_compositor, t.ledger_compositor, c, "compositor", kFrames);
+    expect_close(t.strace_compositor, t.ledger_compositor, c, "compositor", kFrames / 2);
 }
 
 TEST_F(StraceCrossCheck, DmabufTransportCountsMatch) {
   constexpr uint64_t kFrames = 40;
   const Traced t = run_traced("dmabuf", kFrames);
-  for (const char* c : {"sendmsg", "recvmsg", "poll"}) expect_close(t.strace_client, t.ledger_client, c, "client", kFrames);
+  // At least one call per two frames: a loaded machine lets a process find
+  // two frames' messages in one recvmsg (or one wakeup), so "one per frame"
+  // is not a law; the law is the closeness to strace's count.
+  for (const char* c : {"sendmsg", "recvmsg", "poll"})
+    expect_close(t.strace_client, t.ledger_client, c, "client", kFrames / 2);
   for (const char* c : {"sendmsg", "recvmsg", "epoll_wait"})
-    expect_close(t.strace_compositor, t.ledger_compositor, c, "compositor", kFrames);
+    expect_close(t.strace_compositor, t.ledger_compositor, c, "compositor", kFrames / 2);
   // Zero-copy: no pixel ever goes through write()/read() on either side.
   EXPECT_EQ(t.ledger_client.count("write") ? t.ledger_client.at("write") : 0, 0u);
 }

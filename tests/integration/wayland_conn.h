@@ -146,8 +146,9 @@ struct Window {
   // Role objects created and the initial (buffer-less) commit sent; after a
   // roundtrip the first configure has arrived, not yet acknowledged.
   // The proxies belong to `c` and are freed with it.
-  void open(Conn& c) {
-    surface = c.own(wl_compositor_create_surface(c.compositor()));
+  // `existing`: give the role to a surface the test made (and owns) itself.
+  void open(Conn& c, wl_surface* existing = nullptr) {
+    surface = existing != nullptr ? existing : c.own(wl_compositor_create_surface(c.compositor()));
     xsurface = c.own(xdg_wm_base_get_xdg_surface(c.wm_base(), surface));
     xdg_surface_add_listener(xsurface, &kListener, this);
     toplevel = c.own(xdg_surface_get_toplevel(xsurface));

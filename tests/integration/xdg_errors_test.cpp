@@ -86,6 +86,48 @@ TEST_F(XdgErrors, AckBeforeAnyConfigureIsInvalidSerial) {
   EXPECT_EQ(stop_and_count_errors(), 1u);
 }
 
+// xdg_surface: "Creating an xdg_surface from a wl_surface which has a buffer
+// attached or committed is a client error" (xdg_wm_base.invalid_surface_state).
+TEST_F(XdgErrors, RoleForASurfaceWithACommittedBufferIsInvalidSurfaceState) {
+  {
+    Conn c(comp_.socket_path());
+    wl_surface* s = c.own(wl_compositor_create_surface(c.compositor()));
+    wl_surface_attach(s, c.make_buffer(64, 64), 0, 0);
+    wl_surface_commit(s);
+    ASSERT_EQ(c.roundtrip(), 0);
+    c.own(xdg_wm_base_get_xdg_surface(c.wm_base(), s));
+    EXPECT_EQ(c.roundtrip(), EPROTO);
+    const auto e = c.protocol_error();
+    EXPECT_EQ(e.iface, &xdg_wm_base_interface) << "error on " << (e.iface != nullptr ? e.iface->name : "(none)");
+    EXPECT_EQ(e.code, static_cast<uint32_t>(XDG_WM_BASE_ERROR_INVALID_SURFACE_STATE));
+  }
+  EXPECT_EQ(stop_and_count_errors(), 1u);
+}
+
+// ... but only while it has one: a surface that committed without a buffer,
+// or detached the buffer it had (attach NULL + commit), may take the role,
+// as in Weston and wlroots. Then the usual handshake shows a frame.
+TEST_F(XdgErrors, RoleAfterCommitsWithoutABufferIsAccepted) {
+  {
+    Conn c(comp_.socket_path());
+    wl_surface* s = c.own(wl_compositor_create_surface(c.compositor()));
+    wl_surface_commit(s);  // nothing attached
+    wl_surface_attach(s, c.make_buffer(64, 64), 0, 0);
+    wl_surface_commit(s);
+    wl_surface_attach(s, nullptr, 0, 0);
+    wl_surface_commit(s);  // detached again
+    ASSERT_EQ(c.roundtrip(), 0);
+    Window w;
+    w.open(c, s);
+    xdg_surface_ack_configure(w.xsurface, w.serial);
+    wl_surface_attach(s, c.make_buffer(64, 64), 0, 0);
+    wl_surface_commit(s);
+    EXPECT_EQ(c.roundtrip(), 0);
+  }
+  EXPECT_EQ(stop_and_count_errors(), 0u);
+  EXPECT_EQ(comp_.stats()["counters"]["commits"], 2) << "the role-less commit and the window's";
+}
+
 TEST_F(XdgErrors, EachMistakeCostsOnlyItsOwnConnection) {
   // Two bad clients and one good one, interleaved on the same compositor.
   Conn bad1(comp_.socket_path());

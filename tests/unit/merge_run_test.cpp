@@ -326,5 +326,59 @@ TEST(MergeRun, CompositorFactsAreCarriedOver) {
   EXPECT_EQ(run["compositor_counters"]["presented"], 9);
 }
 
+// The renderer's figures (the client's) and the display's fence figures
+// (the compositor's) reach each run frame, and the client's into per_frame.
+TEST(MergeRun, RendererAndFenceFiguresReachTheRunFrames) {
+  Inputs in = good_run();
+  for (uint64_t n = 0; n < kFrames; ++n) {
+    client_frame(in, n)["cpu_touched_bytes"] = n < kWarmup ? 999 : 0;
+    client_frame(in, n)["process_cpu_us"] = n < kWarmup ? 99999.0 : 2000.0 + static_cast<double>(n);
+    json& c = compositor_frame(in, n);
+    c["fence_attached"] = true;
+    c["fence_signal_us"] = 0.0;
+    c["fence_wait_us"] = 0.0;
+    c["flip_us"] = 7000.0 + static_cast<double>(n);
+    c["out_fence"] = true;
+  }
+  const json run = merge(in);
+  for (const json& f : run["frames"]) {
+    EXPECT_EQ(f["fence_attached"], true) << f["frame"];
+    EXPECT_EQ(f["flip_us"], 7000.0 + f["frame"].get<double>());
+    EXPECT_EQ(f["out_fence"], true);
+    EXPECT_TRUE(f["client"].contains("cpu_touched_bytes"));
+    EXPECT_FALSE(f["compositor"].contains("cpu_touched_bytes"));
+  }
+  const json& pf = run["per_frame"];
+  EXPECT_EQ(pf["client_cpu_touched_bytes"]["max"], 0.0);  // warm-up frames left out
+  EXPECT_EQ(pf["client_cpu_touched_bytes"]["n"], kFrames - kWarmup);
+  EXPECT_EQ(pf["client_process_cpu_us"]["min"], 2000.0 + kWarmup);
+  EXPECT_FALSE(pf.contains("compositor_process_cpu_us"));
+}
+
+// A dma-buf the KMS output copied: whether the copy waited for its render
+// fence in the loop, and how long, reach the run frame.
+TEST(MergeRun, CopyFenceFiguresReachTheRunFrames) {
+  Inputs in = good_run();
+  for (uint64_t n = 0; n < kFrames; ++n) {
+    json& c = compositor_frame(in, n);
+    c["copy_fence_waited"] = n % 2 == 1;
+    c["copy_fence_wait_us"] = n % 2 == 1 ? 500.0 + static_cast<double>(n) : 0.0;
+  }
+  const json run = merge(in);
+  for (const json& f : run["frames"]) {
+    const uint64_t n = f["frame"].get<uint64_t>();
+    EXPECT_EQ(f["copy_fence_waited"], n % 2 == 1) << n;
+    EXPECT_EQ(f["copy_fence_wait_us"], n % 2 == 1 ? 500.0 + static_cast<double>(n) : 0.0) << n;
+  }
+}
+
+// Without them (a headless output, an old stats file), no key appears.
+TEST(MergeRun, NoFenceOrRendererFiguresNoKeys) {
+  const json run = merge(good_run());
+  EXPECT_FALSE(run["frames"][0].contains("fence_attached"));
+  EXPECT_FALSE(run["frames"][0]["client"].contains("cpu_touched_bytes"));
+  EXPECT_FALSE(run["per_frame"].contains("client_cpu_touched_bytes"));
+}
+
 }  // namespace
 }  // namespace zc::demo

@@ -2,7 +2,7 @@
 """A vm check: run zcpipe-demo on the guest's real DRM device and assert on its JSON.
 
 usage: check_demo.py DEMO [--allocator NAME] [--buffer-kind KIND] [--output NAME] [--scanout-copy REASON_NAME]
-                     [--overwrite-proof yes] [--hops N] [--fences yes] -- DEMO-ARGS...
+                     [--overwrite-proof yes] [--hops N] [--fences yes] [--renderer LIST] -- DEMO-ARGS...
 
 Asserts, for every run in the demo's --json:
   * the demo exited 0 and checks.passed (every frame presented, checksums verified, ...)
@@ -15,7 +15,14 @@ Asserts, for every run in the demo's --json:
     (the display read the client's own memory), in none of shm's or socket's
   * --hops N: the run crossed N compositors, with the copies per hop as designed
   * --fences yes (kms): every dmabuf frame scanned out directly carried the
-    buffer's fence into the commit (IN_FENCE_FD) or was waited for in the loop
+    buffer's fence into the commit (IN_FENCE_FD) or was waited for in the loop,
+    and every such frame's record has its fence figures (fence_attached,
+    fence_signal_us, fence_wait_us, flip_us)
+  * --renderer LIST (e.g. gl, or cpu,gl): the runs were drawn by these
+    renderers, in this order; a gl run's client CPU touched no pixel
+    (cpu_touched_bytes 0 in every frame), a cpu run's touched at least the
+    frame's visible bytes in every frame; every frame has the client's
+    whole-process CPU (process_cpu_us)
 """
 import json
 import os
@@ -24,6 +31,30 @@ import sys
 import tempfile
 
 COPIES = {"dmabuf": 0, "shm": 1, "socket": 3}
+
+
+def check_renderer_figures(run, failures):
+    """The renderer's own figures, per frame: the bytes of pixel memory the
+    client's CPU touched (the gl renderer: none) and the client's whole-process
+    CPU (a GL driver works in threads of its own)."""
+    r = run.get("renderer")
+    touched = [f["client"].get("cpu_touched_bytes") for f in run["frames"]]
+    if None in touched:
+        failures.append(f"{r}: frames without the client's cpu_touched_bytes")
+        return
+    visible = run["width"] * run["height"] * (run["frame_bytes"] // max(1, run["width"] * run["height"]))
+    if r == "gl" and any(touched):
+        bad = [f["frame"] for f in run["frames"] if f["client"]["cpu_touched_bytes"]]
+        failures.append(f"gl: the client's CPU touched pixels in frames {bad[:5]}: {touched[:5]}")
+    if r == "cpu" and min(touched) < visible:
+        failures.append(f"cpu: the client's CPU touched {min(touched)} bytes in a frame, less than the frame's {visible}")
+    if any("process_cpu_us" not in f["client"] for f in run["frames"]):
+        failures.append(f"{r}: frames without the client's process_cpu_us")
+    pf = run["per_frame"]
+    med = lambda k: pf.get(k, {}).get("median")
+    print(f"{r}: client CPU bytes touched/frame {med('client_cpu_touched_bytes')}, client CPU/frame "
+          f"{med('client_cpu_us')} us main thread, {med('client_process_cpu_us')} us all threads "
+          f"(GL_RENDERER {run.get('gl_renderer')})")
 
 
 def main():
@@ -45,8 +76,14 @@ def main():
         doc = json.load(open(out))
     if r.returncode != 0:
         failures.append(f"zcpipe-demo exited {r.returncode}")
+    if "renderer" in want:
+        got = [run.get("renderer") for run in doc["runs"]]
+        if got != want["renderer"].split(","):
+            failures.append(f"runs drawn by {got}, expected {want['renderer']}")
     for run in doc["runs"]:
         t = run["transport"]
+        if "renderer" in want:
+            check_renderer_figures(run, failures)
         if not run["checks"].get("passed"):
             failures.append(f"{t}: checks failed: {run['checks']}")
         if "scanout-copy" in want:
@@ -79,6 +116,16 @@ def main():
                   f"{oc.get('kms_fences_waited')} waited for in the loop, {oc.get('kms_out_fences')} OUT_FENCE_PTR")
             if fenced < run["frames_zero_copy"] or run["frames_zero_copy"] == 0:
                 failures.append(f"dmabuf: {fenced} fenced commits for {run['frames_zero_copy']} zero-copy frames")
+            keys = ("fence_attached", "fence_signal_us", "fence_wait_us", "flip_us")
+            missing = [f["frame"] for f in run["frames"]
+                       if f.get("scanout", "direct") == "direct" and not all(k in f for k in keys)]
+            if missing:
+                failures.append(f"dmabuf: frames {missing[:5]} have no fence figures ({', '.join(keys)})")
+            flips = sorted(f["flip_us"] for f in run["frames"] if "flip_us" in f)
+            if flips:
+                print(f"dmabuf: fence figures in {len(flips)} frames; commit -> flip median {flips[len(flips) // 2]:.0f} us, "
+                      f"render fence signalled after the commit in "
+                      f"{sum(1 for f in run['frames'] if f.get('fence_signal_us', 0) > 0)} frames")
         if "hops" in want:
             if run.get("hops") != int(want["hops"]):
                 failures.append(f"{t}: {run.get('hops')} hops, expected {want['hops']}")

@@ -2,6 +2,7 @@
 """vm check: per-surface dmabuf feedback turns a copied client into a zero-copy one.
 
 usage: check_feedback.py COMPOSITOR CLIENT [--frames N] [--format ARGB8888] [--max-copied N]
+                         [--renderer cpu|gl]
 
 Starts `COMPOSITOR --output kms`, runs `CLIENT --transport dmabuf --allocator gbm
 --format ARGB8888 --follow-feedback`. The VM's primary plane takes XRGB8888
@@ -17,7 +18,9 @@ Checks, from the two JSON files:
   - every frame before S was copied and says format_not_on_plane (in the
     compositor's ledger), and presented without ZERO_COPY (the client's);
   - every frame from S on was presented ZERO_COPY and scanned out directly;
-  - S is at most --max-copied: the loop closes within a few frames.
+  - S is at most --max-copied: the loop closes within a few frames;
+  - the client drew with --renderer (gl: a GL client that follows feedback,
+    its ring of EGLImages remade in the new format).
 
 Exit: 0 pass, 1 fail, 77 skip (no DRM device).
 """
@@ -28,6 +31,8 @@ import subprocess
 import sys
 import tempfile
 
+import vmcheck
+
 SKIP = 77
 
 
@@ -37,6 +42,7 @@ def main():
     ap.add_argument("client")
     ap.add_argument("--frames", type=int, default=10)
     ap.add_argument("--format", default="ARGB8888")
+    ap.add_argument("--renderer", default="cpu", choices=("cpu", "gl"))
     ap.add_argument("--max-copied", type=int, default=4,
                     help="most frames the client may send before its first frame in the new ring")
     a = ap.parse_args()
@@ -46,17 +52,12 @@ def main():
     tmp = tempfile.mkdtemp(prefix="vm-feedback.")
     comp_stats, client_stats = os.path.join(tmp, "compositor.json"), os.path.join(tmp, "client.json")
     socket = f"zcpipe-vm-fb-{os.getpid()}"
-    rfd, wfd = os.pipe()
-    comp = subprocess.Popen([a.compositor, "--output", "kms", "--socket", socket, "--stats", comp_stats,
-                             "--ready-fd", str(wfd), "--exit-after-clients", "1", "-q"], pass_fds=(wfd,))
-    os.close(wfd)
-    with os.fdopen(rfd) as ready:
-        if ready.readline().strip() != "ready":
-            print("FAIL: zcpipe-compositor did not start")
-            comp.kill()
-            return 1
+    comp = vmcheck.start_compositor(a.compositor, socket, comp_stats, "--exit-after-clients", "1")
+    if comp is None:
+        print("FAIL: zcpipe-compositor did not start")
+        return 1
     cl = subprocess.run([a.client, "--socket", socket, "--transport", "dmabuf", "--allocator", "gbm",
-                         "--format", a.format, "--follow-feedback", "--frames", str(a.frames),
+                         "--format", a.format, "--follow-feedback", "--frames", str(a.frames), "--renderer", a.renderer,
                          "--stats", client_stats, "-q"], timeout=240)
     failures = []
     if cl.returncode != 0:
@@ -76,6 +77,8 @@ def main():
         print(f"FAIL: stats missing: {e}")
         return 1
 
+    if client_run.get("renderer") != a.renderer:
+        failures.append(f"client drew with {client_run.get('renderer')!r}, expected {a.renderer!r}")
     resent = comp_run["counters"].get("surface_feedback_resent")
     if resent != 1:
         failures.append(f"compositor re-sent the surface feedback {resent} times, expected exactly 1")

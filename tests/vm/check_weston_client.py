@@ -33,6 +33,8 @@ import sys
 import tempfile
 import time
 
+import vmcheck
+
 SKIP = 77
 HERE = os.path.dirname(os.path.abspath(__file__))
 SCREENDUMP = os.path.join(HERE, "..", "..", "tools", "vm", "screendump")
@@ -134,15 +136,10 @@ def main():
     stats = os.path.join(tmp, "compositor.json")
     socket = f"zcpipe-vm-{os.getpid()}"
 
-    rfd, wfd = os.pipe()
-    comp = subprocess.Popen([a.compositor, "--output", "kms", "--socket", socket, "--stats", stats,
-                             "--ready-fd", str(wfd), "-q"], pass_fds=(wfd,))
-    os.close(wfd)
-    with os.fdopen(rfd) as ready:
-        if ready.readline().strip() != "ready":
-            print("FAIL: zcpipe-compositor did not start")
-            comp.kill()
-            return 1
+    comp = vmcheck.start_compositor(a.compositor, socket, stats)
+    if comp is None:
+        print("FAIL: zcpipe-compositor did not start")
+        return 1
 
     failures = []
     log_path = os.path.join(tmp, "client.log")

@@ -1,7 +1,10 @@
 #include "output/kms/fence.h"
 
 #include <fcntl.h>
+#include <fmt/core.h>
+#include <sys/stat.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <utility>
 
@@ -10,24 +13,106 @@
 
 namespace zc::output::kms {
 
-Result<FrameFence> FrameFence::take(const buffer::SyncFileExporter& exporter, int dmabuf_fd, uint64_t now_ns) {
-  auto s = exporter(dmabuf_fd);
-  if (s) {
-    ZC_TRACE("render fence: the dma-buf's pending GPU writes exported as a sync_file (DMA_BUF_IOCTL_EXPORT_SYNC_FILE)", 0);
-    return FrameFence(std::move(s.value()), true, now_ns);
+namespace {
+
+// The planes' fds, one per distinct buffer object, in plane order. Two fds
+// are the same object when they are the same dma-buf file (a dup, or the
+// same fd sent twice over SCM_RIGHTS: one struct file, one inode in the
+// kernel's dma-buf filesystem). An fd fstat cannot read counts as its own
+// object: exporting it twice is harmless, missing its fence is not.
+size_t distinct_objects(const buffer::Dmabuf& desc, std::array<int, FrameFence::kMaxFds>& out) {
+  std::array<std::pair<dev_t, ino_t>, FrameFence::kMaxFds> seen{};
+  size_t n = 0;
+  const size_t planes = std::min<size_t>(desc.num_planes, FrameFence::kMaxFds);
+  for (size_t i = 0; i < planes; ++i) {
+    const int fd = desc.planes[i].fd.get();
+    if (fd < 0) continue;
+    struct stat st {};
+    if (::fstat(fd, &st) == 0) {
+      const std::pair<dev_t, ino_t> id{st.st_dev, st.st_ino};
+      if (std::find(seen.begin(), seen.begin() + static_cast<std::ptrdiff_t>(n), id) !=
+          seen.begin() + static_cast<std::ptrdiff_t>(n))
+        continue;  // a plane of an object already listed: its fences are the same
+      seen[n] = id;
+    } else {
+      seen[n] = {0, 0};
+    }
+    out[n++] = fd;
   }
-  ZC_TRACE("render fence: no export ioctl (Linux < 6.0): the dma-buf itself will be polled for its implicit fences", 0);
+  return n;
+}
+
+}  // namespace
+
+Result<FrameFence> FrameFence::take(const FenceOps& ops, const buffer::Dmabuf& desc, uint64_t now_ns) {
+  std::array<int, kMaxFds> objs{};
+  const size_t n = distinct_objects(desc, objs);
+  if (n == 0) return Error{EBADF, "the buffer has no plane fd to take a fence from"};
+
+  // One export per object: each sync_file waits for that object's writers.
+  std::array<UniqueFd, kMaxFds> exported;
+  size_t ok = 0;
+  for (; ok < n; ++ok) {
+    auto s = ops.exporter(objs[ok]);
+    if (!s) break;
+    exported[ok] = std::move(s.value());
+  }
+  if (ok == n) {
+    if (n == 1) {
+      ZC_TRACE("render fence: the dma-buf's pending GPU writes exported as a sync_file (DMA_BUF_IOCTL_EXPORT_SYNC_FILE)", 0);
+      return FrameFence(std::move(exported), 1, true, 1, false, now_ns);
+    }
+    // Several objects: fold them into one (a, b -> ab; ab, c -> abc). Each
+    // input closes as soon as it is merged (the kernel copied its fences);
+    // every fd here is a UniqueFd, so each closes exactly once, on every path.
+    UniqueFd acc = std::move(exported[0]);
+    size_t i = 1;
+    for (; i < n; ++i) {
+      auto m = ops.merger(acc.get(), exported[i].get());
+      if (!m) break;
+      acc = std::move(m.value());
+      exported[i].reset();
+    }
+    if (i == n) {
+      ZC_TRACE(fmt::format("render fence: the planes are {} buffer objects, each with its own fences: {} exports "
+                           "(DMA_BUF_IOCTL_EXPORT_SYNC_FILE) merged into one sync_file (SYNC_IOC_MERGE) for the "
+                           "plane's IN_FENCE_FD",
+                           n, n),
+               0);
+      std::array<UniqueFd, kMaxFds> one;
+      one[0] = std::move(acc);
+      return FrameFence(std::move(one), 1, true, static_cast<uint32_t>(n), true, now_ns);
+    }
+    // A merge failed (out of memory, or a kernel without sync_file merges):
+    // keep the sync_files apart. They cannot go into IN_FENCE_FD (it takes
+    // one), but the event loop can wait for all of them.
+    ZC_TRACE("render fence: the sync_files of the buffer's objects could not be merged: the event loop waits for each", 0);
+    exported[0] = std::move(acc);
+    std::array<UniqueFd, kMaxFds> rest;
+    size_t k = 0;
+    for (size_t j = 0; j < n; ++j)
+      if (exported[j]) rest[k++] = std::move(exported[j]);
+    return FrameFence(std::move(rest), static_cast<uint32_t>(k), true, static_cast<uint32_t>(n), false, now_ns);
+  }
   // ENOTTY (no such ioctl: Linux < 6.0, or not a dma-buf) or EINVAL (an
-  // older kernel's check of the flags): poll the dma-buf itself. Its POLLIN
-  // answers the same question, "have the writers finished?", for now only.
-  UniqueFd self{::fcntl(dmabuf_fd, F_DUPFD_CLOEXEC, 0)};
-  if (!self) return Error::from_errno("cannot duplicate the dma-buf to wait for its fence");
-  return FrameFence(std::move(self), false, now_ns);
+  // older kernel's check of the flags): poll the dma-bufs themselves. Their
+  // POLLIN answers the same question, "have the writers finished?", for now
+  // only. (Exports that worked before the failure close here.)
+  ZC_TRACE("render fence: no export ioctl (Linux < 6.0): the dma-buf itself will be polled for its implicit fences", 0);
+  std::array<UniqueFd, kMaxFds> selves;
+  for (size_t i = 0; i < n; ++i) {
+    selves[i] = UniqueFd{::fcntl(objs[i], F_DUPFD_CLOEXEC, 0)};
+    if (!selves[i]) return Error::from_errno("cannot duplicate the dma-buf to wait for its fence");
+  }
+  return FrameFence(std::move(selves), static_cast<uint32_t>(n), false, static_cast<uint32_t>(n), false, now_ns);
 }
 
 FrameFence::FrameFence(FrameFence&& o) noexcept
-    : fd_(std::move(o.fd_)),
+    : fds_(std::move(o.fds_)),
+      n_fds_(o.n_fds_),
       sync_file_(o.sync_file_),
+      objects_(o.objects_),
+      merged_(o.merged_),
       taken_ns_(o.taken_ns_),
       signalled_ns_(o.signalled_ns_),
       commit_ns_(o.commit_ns_),
@@ -35,19 +120,24 @@ FrameFence::FrameFence(FrameFence&& o) noexcept
       out_fence_(std::move(o.out_fence_)),
       // The watch is on the fd (which moved with us) and calls the owner
       // back, not this object: it stays valid as it is.
-      watch_(std::exchange(o.watch_, nullptr)) {}
+      watch_(std::exchange(o.watch_, nullptr)),
+      watched_(o.watched_) {}
 
 FrameFence& FrameFence::operator=(FrameFence&& o) noexcept {
   if (this != &o) {
     stop_watching();
-    fd_ = std::move(o.fd_);
+    fds_ = std::move(o.fds_);
+    n_fds_ = o.n_fds_;
     sync_file_ = o.sync_file_;
+    objects_ = o.objects_;
+    merged_ = o.merged_;
     taken_ns_ = o.taken_ns_;
     signalled_ns_ = o.signalled_ns_;
     commit_ns_ = o.commit_ns_;
     attached_ = o.attached_;
     out_fence_ = std::move(o.out_fence_);
     watch_ = std::exchange(o.watch_, nullptr);
+    watched_ = o.watched_;
   }
   return *this;
 }
@@ -59,31 +149,41 @@ void FrameFence::stop_watching() {
   watch_ = nullptr;
 }
 
-bool FrameFence::ready_to_commit(bool attach, wl_event_loop* loop, wl_event_loop_fd_func_t on_readable, void* data,
-                                 uint64_t now_ns) {
-  // The display will wait: nothing to do here.
-  if (attach && sync_file_) return true;
+bool FrameFence::wait_in_loop(wl_event_loop* loop, wl_event_loop_fd_func_t on_readable, void* data, uint64_t now_ns) {
   if (signalled_ns_ != 0) return true;
-  if (buffer::fence_signalled(fd_.get())) {
+  // The first fence still pending, if any (poll with timeout 0: never waits).
+  uint32_t pending = 0;
+  while (pending < n_fds_ && buffer::fence_signalled(fds_[pending].get())) ++pending;
+  if (pending == n_fds_) {
     signalled(now_ns);
     return true;
   }
   // Not yet: let the event loop tell us. POLLIN on a sync_file (or a
   // dma-buf) is exactly "signalled"; nothing blocks meanwhile.
-  if (watch_ == nullptr) {
-    ZC_TRACE("render fence not signalled yet: the commit waits, the event loop polls the fence (nothing blocks)", 0);
-    watch_ = wl_event_loop_add_fd(loop, fd_.get(), WL_EVENT_READABLE, on_readable, data);
-    // Cannot watch (no memory): commit anyway. The kernel still honours the
-    // buffer's implicit fences, at the cost of a late flip.
-    if (watch_ == nullptr) return true;
-  }
-  return false;
+  if (watch_ != nullptr && watched_ == pending) return false;
+  stop_watching();
+  ZC_TRACE("render fence not signalled yet: the event loop polls the fence, nothing blocks (the commit, or the copy, waits)", 0);
+  watch_ = wl_event_loop_add_fd(loop, fds_[pending].get(), WL_EVENT_READABLE, on_readable, data);
+  watched_ = pending;
+  // Cannot watch (no memory): go ahead. The kernel still honours the
+  // buffer's implicit fences, at the cost of a late flip (or a copy that
+  // sleeps in DMA_BUF_IOCTL_SYNC).
+  return watch_ == nullptr;
 }
 
 void FrameFence::signalled(uint64_t now_ns) {
-  // The kernel's own timestamp when the fd can say (then often before we
+  // The kernel's own timestamp when the fds can say (then often before we
   // got the frame: the GPU was done already); else when it was seen.
-  signalled_ns_ = buffer::sync_file_signal_time(fd_.get()).value_or(now_ns);
+  uint64_t latest = 0;
+  for (uint32_t i = 0; i < n_fds_; ++i) {
+    auto t = buffer::sync_file_signal_time(fds_[i].get());
+    if (!t) {
+      latest = now_ns;
+      break;
+    }
+    latest = std::max(latest, *t);
+  }
+  signalled_ns_ = latest != 0 ? latest : now_ns;
   stop_watching();  // level-triggered: it would fire again
 }
 
@@ -108,7 +208,7 @@ FenceTimes FrameFence::flipped(uint64_t flip_ns) {
     // Attached: the display waited for it, so it had signalled by the flip.
     // The kernel's timestamp says when exactly; without one (not a real
     // sync_file), the flip bounds it.
-    sig = buffer::sync_file_signal_time(fd_.get()).value_or(flip_ns);
+    sig = buffer::sync_file_signal_time(fds_[0].get()).value_or(flip_ns);
   }
   t.signal_after_ns = sig > commit_ns_ ? sig - commit_ns_ : 0;
   if (!attached_ && sig > taken_ns_) t.wait_ns = (sig < commit_ns_ ? sig : commit_ns_) - taken_ns_;
@@ -116,7 +216,7 @@ FenceTimes FrameFence::flipped(uint64_t flip_ns) {
   t.out_fence = out_fence_ && buffer::fence_signalled(out_fence_.get());
   // Done with them: the kernel took its own references at the commit.
   stop_watching();
-  fd_.reset();
+  for (auto& fd : fds_) fd.reset();
   out_fence_.reset();
   return t;
 }

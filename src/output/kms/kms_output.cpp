@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "output/kms/kms_output_impl.h"
 #include "output/read_back.h"
+#include "stats/trace.h"
 
 namespace zc::output::kms {
 
@@ -56,23 +57,19 @@ void KmsOutput::present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bo
       n_.direct++;
       // The GPU may still be drawing it: take its fence now, before anyone
       // else could queue more work on the buffer (fence.h).
-      if (auto fence = FrameFence::take(cfg_.export_fence, buffer->desc().planes[0].fd.get(), monotonic_ns()))
+      if (auto fence = FrameFence::take(fence_ops_, buffer->desc(), monotonic_ns())) {
+        if (fence->merged()) n_.fences_merged++;
         f.fence = std::move(fence.value());
-      else
+      } else {
         log::debug("kms: tag {}: no fence to wait for: {}", tag, fence.error().message());
+      }
     }
   }
-  // Or a copy the plane can read.
+  // Or a copy the plane can read: now, or once the GPU is done with the
+  // buffer (the frame then waits in the queue, its copy not yet made).
   if (!f.direct) {
     if (auto r = copy(f, why); !r) {
-      // Once at warning level: a client that keeps sending frames the
-      // display cannot show must not flood the log.
-      const auto level = warned_unshowable_ ? log::Level::debug : log::Level::warn;
-      if (log::level() >= level)
-        log::write(level, fmt::format("kms: frame (tag {}) cannot be shown: {}, and {}", tag, f.reasons.describe(),
-                                      r.error().message()));
-      warned_unshowable_ = true;
-      discard(std::move(f));
+      unshowable(std::move(f), r.error());
       return;
     }
   }
@@ -147,9 +144,12 @@ Result<void> KmsOutput::lease_copy_target(Frame& f) {
   return {};
 }
 
-// The copy fallback: the CPU puts the frame into a buffer of ours.
-Result<void> KmsOutput::copy(Frame& f, ScanoutReasons reasons) {
+// The copy fallback: the CPU puts the frame into a buffer of ours. True:
+// copied; false: the buffer's fence has not signalled, and the copy waits
+// for it in the event loop (on_fence_readable makes it).
+Result<bool> KmsOutput::copy(Frame& f, ScanoutReasons reasons) {
   f.reasons = reasons;
+  f.direct = false;
   // A tiled buffer the plane refused cannot be copied either: the CPU would
   // read its tiles as rows. Refused (discarded by the caller), with the
   // reason, rather than shown scrambled.
@@ -158,11 +158,53 @@ Result<void> KmsOutput::copy(Frame& f, ScanoutReasons reasons) {
     n_.refused++;
     return Error{EINVAL, fmt::format("{} is not a layout the CPU copy reads", modifier_name(f.buffer->desc().modifier))};
   }
-  if (auto r = lease_copy_target(f); !r) return r;
+  // Reading a dma-buf with the CPU means waiting for whoever writes it: the
+  // copy brackets its reads with DMA_BUF_IOCTL_SYNC(START|READ), and that
+  // ioctl sleeps, inside the kernel, until the buffer's write fences signal
+  // — with the whole compositor stopped, for as long as the GPU renders.
+  // So the fence is asked first, without waiting (a frame refused at commit
+  // time brings the one it took already). Shared memory has no fences.
+  f.copy_wanted_ns = monotonic_ns();
+  if (!f.fence && f.buffer->kind() == buffer::Kind::dmabuf) {
+    if (auto fence = FrameFence::take(fence_ops_, f.buffer->desc(), f.copy_wanted_ns)) {
+      if (fence->merged()) n_.fences_merged++;
+      f.fence = std::move(fence.value());
+    } else {
+      log::debug("kms: tag {}: no fence to wait for before the copy: {}", f.tag, fence.error().message());
+    }
+  }
+  if (f.fence) f.copy_wait = output::CopyFenceWait{};
+  if (f.fence && !f.fence->wait_in_loop(loop_, &on_fence_readable, this, f.copy_wanted_ns)) {
+    ZC_TRACE("the copy waits for the GPU in the event loop (the buffer's fence is watched), not in DMA_BUF_IOCTL_SYNC", 0);
+    f.copy_pending = true;
+    f.copy_wait->waited = true;
+    n_.copies_waited++;
+    return false;
+  }
+  auto r = copy_when_signalled(f);
+  if (!r) return r.error();
+  return *r;
+}
+
+// The copy itself, once nothing is left to wait for (false: still waiting,
+// for another of the buffer's objects).
+Result<bool> KmsOutput::copy_when_signalled(Frame& f) {
+  const uint64_t now = monotonic_ns();
+  if (f.fence && !f.fence->wait_in_loop(loop_, &on_fence_readable, this, now)) return false;
+  f.copy_pending = false;
+  if (f.copy_wait && f.copy_wait->waited) {
+    f.copy_wait->wait_ns = now - f.copy_wanted_ns;
+    ZC_TRACE(fmt::format("the buffer's fence signalled after {} us: the copy runs now, and DMA_BUF_IOCTL_SYNC has "
+                         "nothing left to wait for",
+                         (now - f.copy_wanted_ns) / 1000),
+             0);
+  }
+  // The fence has done its work: the CPU reads a finished buffer.
+  f.fence.reset();
+  if (auto r = lease_copy_target(f); !r) return r.error();
   bool converted = false;
   auto bytes = copy_frame(*f.buffer, f.copy, converted);
   if (!bytes) return bytes.error();
-  f.direct = false;
   n_.copied++;
   // The CPU copy goes to the ledger of the frame being committed now (the
   // reasons travel with the frame, in Presented).
@@ -170,9 +212,21 @@ Result<void> KmsOutput::copy(Frame& f, ScanoutReasons reasons) {
       {"memcpy: scanout buffer -> dumb buffer (scanout fallback)", "memcpy: client buffer -> dumb buffer (scanout fallback)"},
       {"convert: scanout buffer -> dumb buffer (scanout fallback)", "convert: client buffer -> dumb buffer (scanout fallback)"}};
   const char* where = kWhere[converted ? 1 : 0][f.client_owned ? 1 : 0];
-  if (log::level() >= log::Level::debug) log::debug("kms: tag {}: {} ({})", f.tag, where, reasons.describe());
+  if (log::level() >= log::Level::debug) log::debug("kms: tag {}: {} ({})", f.tag, where, f.reasons.describe());
   if (cb_.copied) cb_.copied(f.tag, *bytes, where);
-  return {};
+  return true;
+}
+
+// A frame that can be shown neither directly nor as a copy: logged (once
+// at warning level: a client that keeps sending frames the display cannot
+// show must not flood the log) and discarded.
+void KmsOutput::unshowable(Frame f, const Error& e) {
+  const auto level = warned_unshowable_ ? log::Level::debug : log::Level::warn;
+  if (log::level() >= level)
+    log::write(level, fmt::format("kms: frame (tag {}) cannot be shown: {}, and {}", f.tag, f.reasons.describe(),
+                                  e.message()));
+  warned_unshowable_ = true;
+  discard(std::move(f));
 }
 
 // A frame that will never be shown; its buffers (and copy target) go with it.
@@ -192,22 +246,31 @@ void KmsOutput::sweep() {
 void KmsOutput::commit_queued() {
   if (!flips_.ready() || paused_ || modeset_idle_ != nullptr) return;
   Frame& f = *flips_.queued();
+  // Its copy has not been made yet: the fence watch will make it, then
+  // come back here.
+  if (f.copy_pending) return;
   // A buffer the GPU may still be drawing: either the commit carries its
   // fence (IN_FENCE_FD), or the loop waits for it, without blocking, and
   // calls back here once it signalled (fence.h).
-  if (f.fence && !f.fence->ready_to_commit(committer_->takes_in_fences(), loop_, &on_fence_readable, this,
-                                           monotonic_ns()))
+  if (f.direct && f.fence &&
+      !f.fence->ready_to_commit(committer_->takes_in_fences(), loop_, &on_fence_readable, this, monotonic_ns()))
     return;
   auto r = commit(f);
   if (!r && r.error().code != EBUSY && f.direct && f.has_tag) {
     // The kernel refused at commit time what looked fine (legacy has no
-    // TEST_ONLY): show a copy instead.
+    // TEST_ONLY): show a copy instead. The copy keeps the frame's fence and
+    // waits for it in the loop if the GPU is not done (never in the ioctl).
     n_.commit_failures++;
     f.fb.reset();
     f.shown.reset();
-    f.fence.reset();  // the copy reads the buffer through the CPU (DMA_BUF_IOCTL_SYNC waits)
     log::debug("kms: tag {}: commit refused ({}): copying", f.tag, r.error().message());
-    if (copy(f, ScanoutReason::commit_failed)) r = commit(f);
+    auto c = copy(f, ScanoutReason::commit_failed);
+    if (!c) {
+      unshowable(std::move(*flips_.failed()), c.error());
+      return;
+    }
+    if (!*c) return;  // the fence watch copies, then commits
+    r = commit(f);
   }
   if (!r && r.error().code == EBUSY) {
     // The previous commit is still being processed (ours just completed, or
@@ -231,14 +294,14 @@ void KmsOutput::commit_queued() {
 Result<void> KmsOutput::commit(Frame& f) {
   const uint64_t serial = serial_ + 1;
   CommitFences fences;
-  if (f.fence) {
+  if (f.direct && f.fence) {
     fences.in_fence_fd = f.fence->is_sync_file() ? f.fence->fd() : -1;
     fences.want_out_fence = true;
   }
   const uint64_t now = monotonic_ns();
   auto r = committer_->page_flip(*f.fb, needs_modeset_, serial, &fences);
   if (!r) return r.error();
-  if (f.fence) f.fence->committed(fences.in_fence_attached, now, std::move(fences.out_fence));
+  if (f.direct && f.fence) f.fence->committed(fences.in_fence_attached, now, std::move(fences.out_fence));
   // A legacy modeset is blocking and sends no event: the frame is on screen
   // already. Its completion is reported from an idle callback, so that
   // present() never calls back into the server re-entrantly.
@@ -253,11 +316,21 @@ int KmsOutput::on_retry_timer(void* data) {
   return 0;
 }
 
-// The queued frame's fence signalled (only the queued frame waits: one
-// replaced meanwhile took its watch with it).
+// A fence of the queued frame became readable (only the queued frame waits:
+// one replaced meanwhile took its watch with it). A copy waiting for it is
+// made now; then the commit goes out, if nothing else holds it back.
 int KmsOutput::on_fence_readable(int, uint32_t, void* data) {
   auto* self = static_cast<KmsOutput*>(data);
-  if (Frame* q = self->flips_.queued(); q != nullptr && q->fence) q->fence->signalled(monotonic_ns());
+  Frame* q = self->flips_.queued();
+  if (q != nullptr && q->fence) q->fence->readable();
+  if (q != nullptr && q->copy_pending) {
+    auto r = self->copy_when_signalled(*q);
+    if (!r) {
+      self->unshowable(std::move(*self->flips_.take_queued()), r.error());
+      return 0;
+    }
+    if (!*r) return 0;  // another of the buffer's objects is still being written
+  }
   self->commit_queued();
   return 0;
 }
@@ -311,6 +384,7 @@ void KmsOutput::on_flip(uint64_t time_ns, uint32_t sequence) {
     (p.fence->attached ? n_.fences_attached : n_.fences_waited)++;
     if (p.fence->out_fence) n_.out_fences++;
   }
+  p.copy_fence = cur.copy_wait;
   const bool tagged = cur.has_tag;
   const uint64_t tag = cur.tag;
   // Keep the display busy: commit the next frame before calling anyone.

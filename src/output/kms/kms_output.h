@@ -7,7 +7,10 @@
 //               atomic TEST_ONLY: can the primary plane show it as it is?
 //                 yes: it goes on the plane itself (0 copies)
 //                 no:  the CPU copies it into a dumb buffer of ours
-//                      (1 copy, with the reason recorded for that frame)
+//                      (1 copy, with the reason recorded for that frame),
+//                      once the buffer's render fence has signalled: the
+//                      event loop waits for it (kms/fence.h), never the
+//                      CPU's DMA_BUF_IOCTL_SYNC
 //   commit      NONBLOCK | PAGE_FLIP_EVENT, at most one in flight
 //   flip event  the frame is on screen: presented(), the previous one
 //               released(), vblank() for frame callbacks, next commit
@@ -35,6 +38,9 @@ struct KmsConfig {
   // How a dma-buf's render fence becomes a sync_file (empty: the kernel's
   // DMA_BUF_IOCTL_EXPORT_SYNC_FILE). The unit tests hand out fds they control.
   buffer::SyncFileExporter export_fence;
+  // How the fences of a buffer's distinct objects become one sync_file
+  // (empty: the kernel's SYNC_IOC_MERGE). The unit tests merge their own.
+  buffer::SyncFileMerger merge_fences;
 };
 
 Result<std::unique_ptr<Output>> create_kms(wl_event_loop* loop, const KmsConfig& config);

@@ -51,6 +51,7 @@ class KmsOutput final : public Output {
     return create_dumb_allocator(std::weak_ptr<Device>(dev_));
   }
   std::vector<std::pair<std::string, uint64_t>> counters() const override;
+  void close() override;  // the tear-down the destructor does, counters kept
 
  private:
   // What the primary plane shows (or is about to): a framebuffer, and the
@@ -66,7 +67,14 @@ class KmsOutput final : public Output {
     bool direct = false;
     ScanoutReasons reasons;  // why it was copied
     bool withdrawn = false;  // its surface is gone: blank the screen after it
-    std::optional<FrameFence> fence;  // a direct dma-buf's render fence (fence.h)
+    // The dma-buf's render fence (fence.h): a direct frame's, until its
+    // flip; a copied frame's, until the copy may read the buffer.
+    std::optional<FrameFence> fence;
+    // Copied frames: the copy waits in the event loop for `fence` (it has
+    // not run yet, and `fb` is empty), since when, and what it came to.
+    bool copy_pending = false;
+    uint64_t copy_wanted_ns = 0;
+    std::optional<output::CopyFenceWait> copy_wait;
   };
   struct Cached {
     std::weak_ptr<buffer::Buffer> buffer;  // expired = the wl_buffer is gone
@@ -77,7 +85,9 @@ class KmsOutput final : public Output {
   const drmModeModeInfo& mode_() const { return pipe_.mode; }
   ScanoutReasons direct_blockers(const buffer::Buffer& b) const;
   Result<std::shared_ptr<Framebuffer>> framebuffer_for(const std::shared_ptr<buffer::Buffer>& b);
-  Result<void> copy(Frame& f, ScanoutReasons reasons);
+  Result<bool> copy(Frame& f, ScanoutReasons reasons);
+  Result<bool> copy_when_signalled(Frame& f);
+  void unshowable(Frame f, const Error& e);
   Result<void> lease_copy_target(Frame& f);
   void discard(Frame f);
   void commit_queued();
@@ -106,6 +116,7 @@ class KmsOutput final : public Output {
   std::string description_ = "kms";
   std::vector<std::pair<uint32_t, uint64_t>> formats_, importable_;
   CrtcInfo saved_crtc_;
+  FenceOps fence_ops_;  // how a buffer's fences become a sync_file (the kernel's, or a test's)
 
   bool needs_modeset_ = true;  // first commit, and after the seat comes back
   bool paused_ = false;
@@ -121,6 +132,8 @@ class KmsOutput final : public Output {
   wl_event_source* modeset_idle_ = nullptr;
 
   LeavingWitness witness_;  // --verify: the last look at each frame as it leaves the screen
+  bool closed_ = false;              // close() ran: the display is given up
+  CommitCounters closed_commits_;    // the committer's counters, kept when close() freed it
 
   // Shared with the framebuffers, which may outlive this output.
   std::shared_ptr<FramebufferCounters> fb_counters_ = std::make_shared<FramebufferCounters>();
@@ -129,6 +142,8 @@ class KmsOutput final : public Output {
     uint64_t direct = 0, copied = 0, discarded = 0, blanked = 0;
     uint64_t refused = 0;  // could not be copied either (modifier_not_linear)
     uint64_t fences_attached = 0, fences_waited = 0, out_fences = 0;  // render fences (fence.h)
+    uint64_t fences_merged = 0;  // fences of several buffer objects merged into one sync_file
+    uint64_t copies_waited = 0;  // copies deferred until the buffer's fence signalled
   } n_;
 };
 

@@ -33,6 +33,8 @@ Result<void> KmsOutput::init() {
   }
   if (!committer_) committer_ = make_legacy_committer(dev_->drm_ptr(), target);
   if (!cfg_.export_fence) cfg_.export_fence = buffer::export_sync_file;
+  if (!cfg_.merge_fences) cfg_.merge_fences = buffer::merge_sync_files;
+  fence_ops_ = FenceOps{cfg_.export_fence, cfg_.merge_fences};
   formats_ = kms::scanout_formats(drm_, pipe_);
   importable_ = kms::importable_formats(formats_, pipe_.plane_formats, caps.addfb2_modifiers);
 
@@ -82,7 +84,10 @@ void KmsOutput::resume() {
 }
 
 // ------------------------------------------------------------ tear-down
-KmsOutput::~KmsOutput() {
+KmsOutput::~KmsOutput() { close(); }
+
+void KmsOutput::close() {
+  if (std::exchange(closed_, true)) return;
   cb_ = {};  // the server is going away: no more callbacks
   if (retry_timer_ != nullptr) wl_event_source_remove(retry_timer_);
   if (vblank_timer_ != nullptr) wl_event_source_remove(vblank_timer_);
@@ -102,6 +107,7 @@ KmsOutput::~KmsOutput() {
   // framebuffers with the cache above (RmFB); their memory goes when the
   // planner does, after this destructor.
   const CommitCounters tests = committer_ ? committer_->counters() : CommitCounters{};
+  closed_commits_ = tests;  // counters() after close()
   committer_.reset();  // and the mode blob
   dev_->set_session_handlers(nullptr, nullptr);
   log::info("kms: {} commits ({} TEST_ONLY rejected, {} EBUSY), {} page flips; frames {} direct, {} copied, {} "
@@ -145,7 +151,7 @@ void KmsOutput::restore() {
 }
 
 std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
-  const CommitCounters& c = committer_->counters();
+  const CommitCounters& c = committer_ ? committer_->counters() : closed_commits_;
   std::vector<std::pair<std::string, uint64_t>> out = {
       {"kms_commits", n_.commits},
       {"kms_page_flips", n_.flips},
@@ -166,6 +172,8 @@ std::vector<std::pair<std::string, uint64_t>> KmsOutput::counters() const {
       {"kms_gem_handles_closed", fb_counters_->gem_handles_closed},
       {"kms_fences_attached", n_.fences_attached},
       {"kms_fences_waited", n_.fences_waited},
+      {"kms_fences_merged", n_.fences_merged},
+      {"kms_copies_waited", n_.copies_waited},
       {"kms_out_fences", n_.out_fences},
   };
   if (cfg_.verify)

@@ -22,36 +22,10 @@
 #include "buffer/dmabuf.h"
 #include "fake_drm.h"
 #include "output_harness.h"
+#include "tiled_buffer.h"
 
 namespace zc::test {
 namespace {
-
-constexpr uint64_t kXTiled = I915_FORMAT_MOD_X_TILED;
-constexpr uint64_t kYTiledCcs = I915_FORMAT_MOD_Y_TILED_CCS;  // 2 planes for XRGB8888: pixels + CCS
-constexpr uint64_t kYfTiledCcs = I915_FORMAT_MOD_Yf_TILED_CCS;  // a layout the plane below lacks
-
-// An Intel-like primary plane: LINEAR, X-tiled and Y-tiled with CCS.
-void intel_plane(FakeDrm& f) {
-  f.addfb2_modifiers = 1;
-  f.in_formats_blob = in_formats_blob({DRM_FORMAT_XRGB8888}, {{DRM_FORMAT_MOD_LINEAR, 1}, {kXTiled, 1}, {kYTiledCcs, 1}});
-}
-
-// A 64x48 XRGB8888 buffer in `modifier`'s layout, in one memfd posing as
-// the dma-buf: the main surface, then (for CCS) the metadata plane behind it.
-std::shared_ptr<buffer::Buffer> tiled_buffer(uint64_t modifier, uint32_t planes) {
-  buffer::Dmabuf d;
-  d.width = 64;
-  d.height = 48;
-  d.format = DRM_FORMAT_XRGB8888;
-  d.modifier = modifier;
-  d.num_planes = planes;
-  const uint32_t main_size = 512 * 48;  // Y tiles: 128-byte x 32-row tiles, stride padded to 512
-  const int fd = ::memfd_create("tiled", MFD_CLOEXEC);
-  EXPECT_EQ(::ftruncate(fd, main_size + 4096), 0);
-  d.planes[0] = buffer::Plane{UniqueFd{fd}, 0, 512};
-  if (planes > 1) d.planes[1] = buffer::Plane{d.planes[0].fd.dup_cloexec(), main_size, 128};
-  return std::make_shared<buffer::Buffer>(std::move(d), buffer::Kind::dmabuf);
-}
 
 std::vector<std::string> reason_names(const output::Presented& p) {
   std::vector<std::string> out;

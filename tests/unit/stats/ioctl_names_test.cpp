@@ -9,6 +9,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <linux/dma-buf.h>
+#include <linux/sync_file.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -168,6 +169,17 @@ TEST(IoctlNames, ExportSyncFileSaysWhoseFencesItReturns) {
               HasSubstr("a writer must wait for (every pending read and write"));
 }
 #endif
+
+// One sync_file per buffer object, merged for the plane's IN_FENCE_FD.
+TEST(IoctlNames, SyncFileMergeNamesBothInputsAndTheResult) {
+  sync_merge_data m{};
+  m.fd2 = 12;
+  m.fence = 13;
+  const IoctlText t = describe_ioctl(SYNC_IOC_MERGE, &m, 0, 0);
+  EXPECT_EQ(t.name, "SYNC_IOC_MERGE");
+  EXPECT_THAT(t.meaning, HasSubstr("this sync_file and fd 12 merged into a new one that signals once both have (fd 13)"));
+  EXPECT_EQ(describe_ioctl(SYNC_IOC_FILE_INFO, nullptr, 0, 0).name, "SYNC_IOC_FILE_INFO");
+}
 
 TEST(IoctlNames, UnknownRequestsKeepTheirNumber) {
   EXPECT_EQ(describe_ioctl(DRM_IOWR(0x41, struct drm_gem_close), nullptr, 0, 0).name, "DRM ioctl 0x41");

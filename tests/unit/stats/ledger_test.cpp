@@ -2,6 +2,7 @@
 // right frame, and the JSON a run reports.
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -281,6 +282,57 @@ TEST(Ledger, TheLedgersOwnCallsAreCountedApartFromTheFrames) {
   }
 }
 
+// --verify's work (ScopedVerify) is charged to the window it ran in, as
+// verify figures: its calls are not the frame's, its CPU is not cpu_us.
+TEST(Ledger, VerifyWorkIsChargedApartFromTheFrame) {
+  FrameLedger l = make_ledger();
+  UniqueFd fd{::open("/dev/null", O_WRONLY | O_CLOEXEC)};
+  {
+    ScopedVerify before_any_window;  // in no window: charged to no frame
+    ASSERT_EQ(::write(fd.get(), "x", 1), 1);
+  }
+  l.begin_frame(1);
+  ASSERT_EQ(::write(fd.get(), "x", 1), 1);  // the pipeline's
+  volatile uint64_t sink = 0;
+  {
+    ScopedVerify verify;
+    ScopedVerify nested;  // counted once, by the outer one
+    for (int i = 0; i < 3; ++i) ASSERT_EQ(::write(fd.get(), "x", 1), 1);
+    // Enough CPU to be seen by any CPU clock: spin for 20 ms of thread time
+    // (the spin's own clock reads are the test's, not verify's: uncounted).
+    timespec t0{}, t{};
+    auto now = [](timespec& ts) {
+      ScopedUncounted quiet;
+      ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    };
+    now(t0);
+    do {
+      for (int i = 0; i < 100000; ++i) sink = sink + static_cast<uint64_t>(i);
+      now(t);
+    } while ((t.tv_sec - t0.tv_sec) * 1'000'000'000ll + (t.tv_nsec - t0.tv_nsec) < 20'000'000ll);
+  }
+  l.begin_frame(2);
+  l.end_frame();
+
+  const FrameRecord& r = l.at(0);
+  EXPECT_EQ(r.syscalls[Sys::write], 1u) << "the verify scope's writes are not the frame's";
+  EXPECT_EQ(r.verify_syscalls, 3u);
+  EXPECT_GE(r.verify_cpu_ns, 15'000'000u);
+  // cpu_us is the window's CPU less the ledger's time and verify's.
+  const double raw = static_cast<double>(r.raw_cpu_us());
+  EXPECT_NEAR(l.cpu_us(r), std::max(0.0, raw - l.measure_us(r) - FrameLedger::verify_us(r)), 1e-6);
+  EXPECT_LT(l.cpu_us(r), raw - 10'000.0) << "20 ms of verify work left in the pipeline's figure";
+  EXPECT_EQ(l.at(1).verify_syscalls, 0u);
+  EXPECT_EQ(l.at(1).verify_cpu_ns, 0u);
+  EXPECT_EQ(l.totals().verify_syscalls[Sys::write], 3u) << "the scope outside any window is in no total";
+  EXPECT_EQ(l.totals().syscalls[Sys::write], 1u);
+  const nlohmann::json j = to_json(l);
+  EXPECT_EQ(j.at("totals").at("verify").at("syscalls").at("total"), 3u);
+  EXPECT_GE(j.at("totals").at("verify").at("cpu_us").get<double>(), 15'000.0);
+  EXPECT_EQ(j.at("frames")[0].at("verify_syscalls"), 3u);
+  EXPECT_EQ(j.at("frames")[1].at("verify_us"), 0.0);
+}
+
 TEST(Ledger, ProcIoIsOffByDefaultAndNotInTheRecords) {
   FrameLedger l = make_ledger();
   l.begin_frame(1);
@@ -296,7 +348,7 @@ TEST(Ledger, ProcIoIsOffByDefaultAndNotInTheRecords) {
 // and every key there is reachable: docs and schema are checked against that
 // list (tests/unit/stats/schema_test.cpp), so none of the three can drift.
 TEST(Ledger, RecordJsonKeysAreExactlyRecordKeys) {
-  auto made = FrameLedger::create("keys", LedgerOptions{.capacity = 4, .proc_io = true});
+  auto made = FrameLedger::create("keys", LedgerOptions{.capacity = 4, .proc_io = true, .process_cpu = true});
   ASSERT_TRUE(made.ok());
   FrameLedger l = std::move(made).value();
   l.set_trace_frame(1);
@@ -312,6 +364,8 @@ TEST(Ledger, RecordJsonKeysAreExactlyRecordKeys) {
   a.set_feedback(16'666'666, 7);
   a.set_output_copy(64);
   a.set_fence(true, 2000, 0, 3500, true);
+  a.set_copy_fence(true, 4500);
+  a.add_cpu_touched(0);
   a.scanout = Scanout::copy;
   // Bits 0 and 3, named and described by what the app registers.
   l.set_reason_names([](uint32_t b) -> const char* { return b == 0 ? "format" : b == 3 ? "y_invert" : nullptr; },
@@ -336,6 +390,8 @@ TEST(Ledger, RecordJsonKeysAreExactlyRecordKeys) {
   EXPECT_EQ(f1.at("fence_wait_us"), 0.0);
   EXPECT_EQ(f1.at("flip_us"), 3.5);
   EXPECT_EQ(f1.at("out_fence"), true);
+  EXPECT_EQ(f1.at("copy_fence_waited"), true);
+  EXPECT_EQ(f1.at("copy_fence_wait_us"), 4.5);
   EXPECT_EQ(f1.at("scanout_reasons"), (nlohmann::json{"format", "y_invert"}));  // in bit order
   EXPECT_EQ(f1.at("scanout_reason"), "format; rows stored bottom-up");  // sentence where one is known
   EXPECT_EQ(f1.at("copies")[0].at("where"), "shm->scanout");
@@ -368,6 +424,61 @@ TEST(Ledger, IsMovable) {
   b.end_frame();
   ASSERT_EQ(b.size(), 1u);
   EXPECT_EQ(b.at(0).cpu_copy_bytes, 3u);
+}
+
+}  // namespace
+}  // namespace zc::stats
+
+namespace zc::stats {
+namespace {
+
+// The process figure sees other threads' CPU (a GL driver's, in the client);
+// the thread figure, by design, does not.
+TEST(Ledger, ProcessCpuCountsOtherThreads) {
+  auto made = FrameLedger::create("proc", LedgerOptions{.capacity = 4, .proc_io = false, .process_cpu = true});
+  ASSERT_TRUE(made.ok());
+  FrameLedger l = std::move(made).value();
+  l.begin_frame(0);
+  std::thread worker([] {
+    // Burn 60 ms of this thread's own CPU time (not wall time: on a busy
+    // machine the thread may wait for a CPU).
+    auto cpu_ns = [] {
+      timespec ts{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+      return static_cast<uint64_t>(ts.tv_sec) * 1'000'000'000u + static_cast<uint64_t>(ts.tv_nsec);
+    };
+    const uint64_t until = cpu_ns() + 60'000'000u;
+    while (cpu_ns() < until) {
+    }
+  });
+  worker.join();
+  l.end_frame();
+  const FrameRecord& r = l.at(0);
+  EXPECT_TRUE(r.process);
+  EXPECT_GE(l.process_cpu_us(r), 30'000.0);  // the worker's time, with margin for a busy machine
+  EXPECT_LT(l.cpu_us(r), 30'000.0);          // this thread only waited in join()
+  const nlohmann::json doc = to_json(l);
+  EXPECT_GE(doc.at("frames")[0].at("process_cpu_us").get<double>(), 30'000.0);
+  EXPECT_GE(doc.at("totals").at("process_cpu_us_per_frame").get<double>(), 30'000.0);
+}
+
+TEST(Ledger, CpuTouchedBytesAccumulateAndZeroIsWritten) {
+  auto made = FrameLedger::create("touch", LedgerOptions{.capacity = 4});
+  ASSERT_TRUE(made.ok());
+  FrameLedger l = std::move(made).value();
+  l.begin_frame(0);
+  l.current()->notes.add_cpu_touched(100);
+  l.current()->notes.add_cpu_touched(16);
+  l.begin_frame(1);
+  l.current()->notes.add_cpu_touched(0);  // a GPU drew: 0 is a figure, not an absence
+  l.begin_frame(2);                       // nothing said: no key
+  l.end_frame();
+  const nlohmann::json doc = to_json(l);
+  EXPECT_EQ(doc.at("frames")[0].at("cpu_touched_bytes"), 116);
+  EXPECT_EQ(doc.at("frames")[1].at("cpu_touched_bytes"), 0);
+  EXPECT_FALSE(doc.at("frames")[2].contains("cpu_touched_bytes"));
+  EXPECT_FALSE(doc.at("frames")[0].contains("process_cpu_us"));  // not asked for
+  EXPECT_FALSE(doc.at("totals").contains("process_cpu_us"));
 }
 
 }  // namespace

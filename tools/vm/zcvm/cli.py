@@ -11,7 +11,7 @@ from .guest import Guest
 from .initramfs import INIT_SCRIPT, ensure_initramfs, find_busybox
 from .kernel import (apt_kernel_version, boot_image, cache_dir, cached_kernels, ensure_kernel,
                      resolve_kernel_version)
-from .qemu import GPUS, kvm_works
+from .qemu import GPUS, check_gl_device, kvm_works
 
 USAGE = """\
 tools/vm-run — run a command as root inside a QEMU guest that has a real DRM device.
@@ -120,6 +120,7 @@ def check_tools(args, cache):
     need("modprobe", "kmod")
     if args.gpu == "virgl":
         need("Xvfb", "xvfb")
+        check_gl_device(qemu)
     # A kernel is usable if cached or known to apt.
     if not cached_kernels(cache) and not (args.kernel_version or apt_kernel_version()):
         raise VmError("no kernel cached and apt-cache does not know linux-image-amd64"

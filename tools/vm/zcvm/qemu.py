@@ -34,6 +34,20 @@ def gpu_args(gpu):
     return ["-display", "none"], ["-device", f"virtio-gpu-pci,{common},max_hostmem=1G"]
 
 
+def check_gl_device(qemu):
+    """--gpu virgl needs QEMU's virtio-gpu-gl-pci, a loadable module that
+    Debian ships apart (qemu-system-gui: hw-display-virtio-gpu-gl.so); without
+    it QEMU refuses to start. Asking QEMU's device list costs a fraction of a
+    second and needs no guest."""
+    try:
+        out = subprocess.run([qemu, "-device", "help"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise VmError(f"{qemu} -device help failed: {e}", EXIT_SETUP)
+    if '"virtio-gpu-gl-pci"' not in out:
+        raise VmError("QEMU has no virtio-gpu-gl-pci device (package qemu-system-gui) — run tools/setup --vm",
+                      EXIT_SETUP)
+
+
 def kernel_cmdline(verbose, extra=""):
     # mitigations=off: Spectre/Meltdown defences (retpolines, IBRS...)
     # protect nothing in a throwaway test guest and cost TCG about 1.5 s
