@@ -257,6 +257,8 @@ json merge_run(const RunOptions& o, const json& client, const json& compositor) 
     if (c.contains("checksum")) f["checksum_rendered"] = c["checksum"];
     if (s != nullptr && s->contains("checksum")) f["checksum_shown"] = (*s)["checksum"];
     if (s != nullptr && s->contains("shown_frame")) f["shown_frame"] = (*s)["shown_frame"];
+    // How --verify read the shown buffer: "mmap" or "gbm_map" (through its driver).
+    if (s != nullptr && s->contains("verify_read")) f["verify_read"] = (*s)["verify_read"];
     if (o.verify) {
       const bool ok = f.contains("checksum_shown") && f.contains("checksum_rendered") &&
                       f["checksum_shown"] == f["checksum_rendered"] && f.value("shown_frame", UINT64_MAX) == (n & 0xffffffffu);

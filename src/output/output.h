@@ -52,6 +52,14 @@ struct CopyFenceWait {
   uint64_t wait_ns = 0;  // from when the copy was wanted until it ran
 };
 
+// How --verify read the shown buffer (output/read_back.h): through a CPU
+// mapping of the buffer itself, or through the driver (gbm_bo_map), which
+// detiles and fetches a GPU's memory. A string literal for the ledger.
+enum class VerifyRead : uint8_t { none, mmap, gbm_map };
+inline const char* verify_read_name(VerifyRead r) {
+  return r == VerifyRead::mmap ? "mmap" : r == VerifyRead::gbm_map ? "gbm_map" : nullptr;
+}
+
 struct Presented {
   uint64_t time_ns = 0;       // CLOCK_MONOTONIC
   uint64_t seq = 0;           // vblank / flip counter (MSC)
@@ -62,6 +70,7 @@ struct Presented {
   bool zero_copy = false;     // the display read the client's own buffer
   std::optional<uint64_t> checksum;        // --verify: checksum of what was shown
   std::optional<uint32_t> decoded_frame;   // --verify: frame number read from the pixels
+  VerifyRead verify_read = VerifyRead::none;  // --verify: how the pixels were read
   // How the buffer reached the display: direct (the plane reads the buffer
   // handed to present()) or a copy (the output had to copy it into a buffer
   // of its own first), with every reason the direct path was blocked.

@@ -449,6 +449,7 @@ void Server::Impl::on_presented(uint64_t tag, const output::Presented& p) {
       r->notes.scanout_reasons = p.reasons.bits();
       if (p.checksum) r->notes.set_checksum(*p.checksum);
       if (p.decoded_frame) r->notes.set_shown_frame(*p.decoded_frame);
+      r->notes.verify_read = output::verify_read_name(p.verify_read);
       if (p.fence)
         r->notes.set_fence(p.fence->attached, p.fence->signal_after_ns, p.fence->wait_ns, p.fence->flip_after_ns,
                            p.fence->out_fence);

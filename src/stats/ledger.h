@@ -191,6 +191,10 @@ struct FrameNotes {
   Scanout scanout = Scanout::unknown;
   uint32_t scanout_reasons = 0;     // bitmask, named at exit (FrameLedger::set_reason_names)
   const char* buffer_kind = nullptr;  // string literal, e.g. "dma-buf", "wl_shm"
+  // compositor (--verify): how the shown buffer was read, a string literal:
+  // "mmap" (the CPU's mapping of it) or "gbm_map" (through its driver,
+  // output/read_back.h); nullptr: not read.
+  const char* verify_read = nullptr;
   uint64_t output_copy_bytes = 0;
   // The render fence on KMS (output/kms/fence.h, docs/fences.md).
   bool fence_attached = false;  // IN_FENCE_FD (true), or the output waited in its loop (false)

@@ -45,7 +45,9 @@ const std::vector<std::string>& record_keys() {
       "scanout_reason", "scanout_reasons", "buffer_kind", "output_copy_bytes", "fence_attached", "fence_signal_us",
       "fence_wait_us", "flip_us", "out_fence", "copy_fence_waited", "copy_fence_wait_us", "trace",
       // the client's CPU in pixels, and its whole process (other threads: a GL driver's)
-      "cpu_touched_bytes", "process_cpu_us"};
+      "cpu_touched_bytes", "process_cpu_us",
+      // compositor --verify: how the shown buffer was read
+      "verify_read"};
   return keys;
 }
 
@@ -122,6 +124,7 @@ json to_json(const FrameLedger& l, const FrameRecord& r) {
     j["scanout_reasons"] = std::move(names);
   }
   if (n.buffer_kind != nullptr) j["buffer_kind"] = n.buffer_kind;
+  if (n.verify_read != nullptr) j["verify_read"] = n.verify_read;
   if (n.is(B::kOutputCopy)) j["output_copy_bytes"] = n.output_copy_bytes;
   if (n.is(B::kFence)) {
     j["fence_attached"] = n.fence_attached;

@@ -2,7 +2,8 @@
 """A vm check: run zcpipe-demo on the guest's real DRM device and assert on its JSON.
 
 usage: check_demo.py DEMO [--allocator NAME] [--buffer-kind KIND] [--output NAME] [--scanout-copy REASON_NAME]
-                     [--overwrite-proof yes] [--hops N] [--fences yes] [--renderer LIST] -- DEMO-ARGS...
+                     [--overwrite-proof yes] [--hops N] [--fences yes] [--renderer LIST]
+                     [--verify-read HOW] -- DEMO-ARGS...
 
 Asserts, for every run in the demo's --json:
   * the demo exited 0 and checks.passed (every frame presented, checksums verified, ...)
@@ -23,6 +24,9 @@ Asserts, for every run in the demo's --json:
     (cpu_touched_bytes 0 in every frame), a cpu run's touched at least the
     frame's visible bytes in every frame; every frame has the client's
     whole-process CPU (process_cpu_us)
+  * --verify-read HOW (mmap, gbm_map): every dmabuf frame was verified (its
+    checksum and the frame number decoded from its pixels match what the
+    client rendered) and the compositor read it that way (verify_read)
 """
 import json
 import os
@@ -126,6 +130,21 @@ def main():
                 print(f"dmabuf: fence figures in {len(flips)} frames; commit -> flip median {flips[len(flips) // 2]:.0f} us, "
                       f"render fence signalled after the commit in "
                       f"{sum(1 for f in run['frames'] if f.get('fence_signal_us', 0) > 0)} frames")
+        if "verify-read" in want and t == "dmabuf":
+            how = [f.get("verify_read") for f in run["frames"]]
+            bad = [f for f in run["frames"] if f.get("verified") is not True]
+            unverified = [f["frame"] for f in bad]
+            print(f"dmabuf: {len(run['frames']) - len(unverified)}/{len(run['frames'])} frames verified, "
+                  f"read by {sorted(set(map(str, how)))}; shown_frame of the first and last: "
+                  f"{run['frames'][0].get('shown_frame')}, {run['frames'][-1].get('shown_frame')}; compositor verify_us "
+                  f"median {run['per_frame'].get('compositor_verify_us', {}).get('median')}")
+            if unverified:
+                failures.append(f"dmabuf: frames {unverified[:5]} not verified: shown_frame "
+                                f"{[f.get('shown_frame') for f in bad[:5]]}")
+            wrong_way = [f for f in run["frames"] if f.get("verify_read") != want["verify-read"]]
+            if wrong_way:
+                failures.append(f"dmabuf: frames {[f['frame'] for f in wrong_way[:5]]} read by "
+                                f"{wrong_way[0].get('verify_read')!r}, expected {want['verify-read']!r}")
         if "hops" in want:
             if run.get("hops") != int(want["hops"]):
                 failures.append(f"{t}: {run.get('hops')} hops, expected {want['hops']}")

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "output/kms/kms_output_impl.h"
 #include "output/read_back.h"
+#include "stats/ledger.h"
 #include "stats/trace.h"
 
 namespace zc::output::kms {
@@ -242,6 +243,40 @@ void KmsOutput::sweep() {
   std::erase_if(cache_, [](const auto& kv) { return kv.second.buffer.expired(); });
 }
 
+// --verify: how to read what frame `f` put on the plane. A client's dma-buf
+// scanned out directly may be a GPU's buffer: tiled or compressed, or (virgl)
+// in memory only the host's GPU holds. Read it through its driver (GBM),
+// which detiles or fetches it; read_back.h says why a CPU mapping cannot.
+// The output's own copies are its CPU's writes into dumb buffers: mmap reads
+// them as they are (nullptr here). Imported once per buffer, kept with its
+// framebuffer in the cache; an import that failed is not tried again.
+DriverImage* KmsOutput::verify_image(const Frame& f) {
+  if (!f.direct || !f.client_owned || !f.shown || f.shown->kind() != buffer::Kind::dmabuf) return nullptr;
+  if (!std::exchange(verify_reader_tried_, true)) {
+    if (cfg_.verify_reader) {
+      verify_reader_ = cfg_.verify_reader();
+    } else if (auto r = make_gbm_reader(drm_.fd())) {
+      verify_reader_ = std::move(r.value());
+    } else {
+      log::info("kms: --verify reads client dma-bufs by mmap: no GBM on {} ({})", dev_->path(),
+                r.error().message());
+    }
+  }
+  if (!verify_reader_) return nullptr;
+  auto it = cache_.find(f.shown.get());
+  if (it == cache_.end() || it->second.buffer.lock() != f.shown) return nullptr;
+  Cached& c = it->second;
+  if (!std::exchange(c.verify_import_tried, true)) {
+    if (auto img = verify_reader_->import(*f.shown)) {
+      c.verify_image = std::move(img.value());
+    } else if (!std::exchange(warned_verify_import_, true)) {
+      log::warn("kms: --verify cannot import a client dma-buf into the driver ({}): reading it by mmap",
+                img.error().message());
+    }
+  }
+  return c.verify_image.get();
+}
+
 // ------------------------------------------------------------ commit
 void KmsOutput::commit_queued() {
   if (!flips_.ready() || paused_ || modeset_idle_ != nullptr) return;
@@ -391,11 +426,16 @@ void KmsOutput::on_flip(uint64_t time_ns, uint32_t sequence) {
   if (cur.withdrawn && flips_.queued() == nullptr) queue_blank();
   commit_queued();
   if (cfg_.verify) {
+    // All of it is --verify's cost, not the pipeline's: the driver's
+    // set-up (GBM is made at the first frame that needs it, each buffer
+    // imported once) as well as the reads. One scope; those inside
+    // read_back() and last_look() nest in it.
+    stats::ScopedVerify verify;
     // The outgoing frame first: the display's last look at it, the moment
     // after this flip replaced it and before its buffer is released.
-    if (old && old->has_tag && old->shown) witness_.leaving(*old->shown);
+    if (old && old->has_tag && old->shown) witness_.leaving(*old->shown, verify_image(*old));
     if (tagged && cur.shown) {
-      read_back(*cur.shown, p);
+      read_back(*cur.shown, p, verify_image(cur));
       witness_.shown(p);
     }
   }

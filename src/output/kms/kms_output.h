@@ -19,6 +19,7 @@
 #include <wayland-server-core.h>
 #include <xf86drmMode.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -29,6 +30,8 @@
 #include "output/output.h"
 
 namespace zc::output {
+
+class DriverReader;  // output/read_back.h
 
 struct KmsConfig {
   std::string device;  // "" = the first card with a connected connector
@@ -41,6 +44,10 @@ struct KmsConfig {
   // How the fences of a buffer's distinct objects become one sync_file
   // (empty: the kernel's SYNC_IOC_MERGE). The unit tests merge their own.
   buffer::SyncFileMerger merge_fences;
+  // --verify's reader of client dma-bufs through their driver (empty: GBM
+  // on this device, made at the first frame that needs it; a null result:
+  // no driver, read by mmap). The unit tests stand in for GBM here.
+  std::function<std::unique_ptr<DriverReader>()> verify_reader;
 };
 
 Result<std::unique_ptr<Output>> create_kms(wl_event_loop* loop, const KmsConfig& config);

@@ -80,6 +80,10 @@ class KmsOutput final : public Output {
     std::weak_ptr<buffer::Buffer> buffer;  // expired = the wl_buffer is gone
     std::shared_ptr<Framebuffer> fb;
     std::string error;                     // why it could not be imported
+    // --verify: the buffer imported into its driver (a gbm_bo), once, the
+    // first time a frame of it was shown directly; it goes with the entry.
+    std::unique_ptr<DriverImage> verify_image;
+    bool verify_import_tried = false;
   };
 
   const drmModeModeInfo& mode_() const { return pipe_.mode; }
@@ -95,6 +99,7 @@ class KmsOutput final : public Output {
   void on_flip(uint64_t time_ns, uint32_t sequence);
   bool queue_blank();
   void sweep();
+  DriverImage* verify_image(const Frame& f);
   void pause();
   void resume();
   void restore();
@@ -121,9 +126,13 @@ class KmsOutput final : public Output {
   bool needs_modeset_ = true;  // first commit, and after the seat comes back
   bool paused_ = false;
   bool warned_unshowable_ = false;  // a frame that could not be shown was logged
+  bool warned_verify_import_ = false;  // --verify: a failed driver import was logged
   bool touched_ = false;       // we committed something: restore at exit
   uint64_t serial_ = 0;        // user_data of the commit in flight
   FlipQueue<Frame> flips_;
+  // --verify's driver (before cache_: the images in it go first).
+  std::unique_ptr<DriverReader> verify_reader_;
+  bool verify_reader_tried_ = false;
   std::unordered_map<const buffer::Buffer*, Cached> cache_;
 
   wl_event_source* drm_source_ = nullptr;

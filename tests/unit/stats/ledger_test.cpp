@@ -372,6 +372,7 @@ TEST(Ledger, RecordJsonKeysAreExactlyRecordKeys) {
                      [](uint32_t b) -> const char* { return b == 3 ? "rows stored bottom-up" : nullptr; });
   a.scanout_reasons = (1u << 3) | (1u << 0);
   a.buffer_kind = "wl_shm";
+  a.verify_read = "gbm_map";
   l.begin_frame(2);
   l.current()->notes.set_discarded();
   l.end_frame();
