@@ -14,10 +14,13 @@
 // is one more syscall per frame, and the honest difference between them).
 //
 // usage: zcpipe-flip-floor [--device /dev/dri/card0] [--frames N]
-// Prints one JSON object on stdout: the loop's CPU time from getrusage
-// (setup excluded), its wall time and context switches. Syscalls are not
-// counted here: tools/peer-bench counts them with the kernel's
-// raw_syscalls:sys_enter tracepoint (perf stat), like for the compositors.
+// Prints one JSON object on stdout when the N flips are done: the loop's CPU
+// time from getrusage (setup excluded), its wall time and context switches,
+// for running it by hand. tools/peer-bench does not wait for that: it runs
+// the floor with a huge N and measures it exactly as it measures the
+// compositors, over a window (CPU from /proc, syscalls, flips and per-flip
+// CPU from one kernel trace), then stops it; the kernel frees the dumb
+// buffers and framebuffers of a process that ends.
 #include <fcntl.h>
 #include <drm_fourcc.h>
 #include <sys/mman.h>

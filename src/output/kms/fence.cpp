@@ -24,6 +24,11 @@ size_t distinct_objects(const buffer::Dmabuf& desc, std::array<int, FrameFence::
   std::array<std::pair<dev_t, ino_t>, FrameFence::kMaxFds> seen{};
   size_t n = 0;
   const size_t planes = std::min<size_t>(desc.num_planes, FrameFence::kMaxFds);
+  // One plane is one object: no fstat (a syscall per frame) to learn it.
+  if (planes == 1 && desc.planes[0].fd.get() >= 0) {
+    out[0] = desc.planes[0].fd.get();
+    return 1;
+  }
   for (size_t i = 0; i < planes; ++i) {
     const int fd = desc.planes[i].fd.get();
     if (fd < 0) continue;

@@ -27,6 +27,7 @@ namespace zc::output::kms {
 
 // ------------------------------------------------------------ present
 void KmsOutput::present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bool client_owned) {
+  fresh_dispatch();
   sweep();
   // A frame still waiting is replaced before it was committed: the display
   // never read it. (Dropped first, so its copy target is free for this one.)
@@ -58,7 +59,7 @@ void KmsOutput::present(std::shared_ptr<buffer::Buffer> buffer, uint64_t tag, bo
       n_.direct++;
       // The GPU may still be drawing it: take its fence now, before anyone
       // else could queue more work on the buffer (fence.h).
-      if (auto fence = FrameFence::take(fence_ops_, buffer->desc(), monotonic_ns())) {
+      if (auto fence = FrameFence::take(fence_ops_, buffer->desc(), now())) {
         if (fence->merged()) n_.fences_merged++;
         f.fence = std::move(fence.value());
       } else {
@@ -165,7 +166,7 @@ Result<bool> KmsOutput::copy(Frame& f, ScanoutReasons reasons) {
   // — with the whole compositor stopped, for as long as the GPU renders.
   // So the fence is asked first, without waiting (a frame refused at commit
   // time brings the one it took already). Shared memory has no fences.
-  f.copy_wanted_ns = monotonic_ns();
+  f.copy_wanted_ns = now();
   if (!f.fence && f.buffer->kind() == buffer::Kind::dmabuf) {
     if (auto fence = FrameFence::take(fence_ops_, f.buffer->desc(), f.copy_wanted_ns)) {
       if (fence->merged()) n_.fences_merged++;
@@ -190,7 +191,7 @@ Result<bool> KmsOutput::copy(Frame& f, ScanoutReasons reasons) {
 // The copy itself, once nothing is left to wait for (false: still waiting,
 // for another of the buffer's objects).
 Result<bool> KmsOutput::copy_when_signalled(Frame& f) {
-  const uint64_t now = monotonic_ns();
+  const uint64_t now = this->now();
   if (f.fence && !f.fence->wait_in_loop(loop_, &on_fence_readable, this, now)) return false;
   f.copy_pending = false;
   if (f.copy_wait && f.copy_wait->waited) {
@@ -278,6 +279,11 @@ DriverImage* KmsOutput::verify_image(const Frame& f) {
 }
 
 // ------------------------------------------------------------ commit
+uint64_t KmsOutput::now() {
+  if (now_ns_ == 0) now_ns_ = monotonic_ns();
+  return now_ns_;
+}
+
 void KmsOutput::commit_queued() {
   if (!flips_.ready() || paused_ || modeset_idle_ != nullptr) return;
   Frame& f = *flips_.queued();
@@ -288,7 +294,7 @@ void KmsOutput::commit_queued() {
   // fence (IN_FENCE_FD), or the loop waits for it, without blocking, and
   // calls back here once it signalled (fence.h).
   if (f.direct && f.fence &&
-      !f.fence->ready_to_commit(committer_->takes_in_fences(), loop_, &on_fence_readable, this, monotonic_ns()))
+      !f.fence->ready_to_commit(committer_->takes_in_fences(), loop_, &on_fence_readable, this, now()))
     return;
   auto r = commit(f);
   if (!r && r.error().code != EBUSY && f.direct && f.has_tag) {
@@ -333,7 +339,7 @@ Result<void> KmsOutput::commit(Frame& f) {
     fences.in_fence_fd = f.fence->is_sync_file() ? f.fence->fd() : -1;
     fences.want_out_fence = true;
   }
-  const uint64_t now = monotonic_ns();
+  const uint64_t now = this->now();
   auto r = committer_->page_flip(*f.fb, needs_modeset_, serial, &fences);
   if (!r) return r.error();
   if (f.direct && f.fence) f.fence->committed(fences.in_fence_attached, now, std::move(fences.out_fence));
@@ -347,7 +353,9 @@ Result<void> KmsOutput::commit(Frame& f) {
 }
 
 int KmsOutput::on_retry_timer(void* data) {
-  static_cast<KmsOutput*>(data)->commit_queued();
+  auto* self = static_cast<KmsOutput*>(data);
+  self->fresh_dispatch();
+  self->commit_queued();
   return 0;
 }
 
@@ -356,6 +364,7 @@ int KmsOutput::on_retry_timer(void* data) {
 // made now; then the commit goes out, if nothing else holds it back.
 int KmsOutput::on_fence_readable(int, uint32_t, void* data) {
   auto* self = static_cast<KmsOutput*>(data);
+  self->fresh_dispatch();
   Frame* q = self->flips_.queued();
   if (q != nullptr && q->fence) q->fence->readable();
   if (q != nullptr && q->copy_pending) {
@@ -373,12 +382,13 @@ int KmsOutput::on_fence_readable(int, uint32_t, void* data) {
 // ------------------------------------------------------------ flip event
 int KmsOutput::on_drm_readable(int, uint32_t, void* data) {
   auto* self = static_cast<KmsOutput*>(data);
+  self->fresh_dispatch();
   const int err = self->drm_.handle_events([self](const FlipEvent& e) {
     if (self->flips_.in_flight() == nullptr || e.user_data != self->serial_) {
       log::debug("kms: page-flip event for commit {} ignored (none of ours in flight)", e.user_data);
       return;
     }
-    const uint64_t t = self->dev_->caps().monotonic_timestamps ? e.time_ns : monotonic_ns();
+    const uint64_t t = self->dev_->caps().monotonic_timestamps ? e.time_ns : self->now();
     self->on_flip(t, e.sequence);
   });
   if (err != 0) log::warn("kms: drmHandleEvent: {}", std::strerror(err));
@@ -387,8 +397,9 @@ int KmsOutput::on_drm_readable(int, uint32_t, void* data) {
 
 void KmsOutput::on_modeset_done(void* data) {
   auto* self = static_cast<KmsOutput*>(data);
+  self->fresh_dispatch();
   self->modeset_idle_ = nullptr;
-  if (self->flips_.in_flight() != nullptr) self->on_flip(monotonic_ns(), 0);
+  if (self->flips_.in_flight() != nullptr) self->on_flip(self->now(), 0);
   else self->commit_queued();
 }
 
@@ -469,6 +480,7 @@ bool KmsOutput::queue_blank() {
 }
 
 void KmsOutput::withdraw(uint64_t tag) {
+  fresh_dispatch();
   auto ours = [tag](const Frame* f) { return f != nullptr && f->has_tag && f->tag == tag; };
   if (ours(flips_.queued())) discard(std::move(*flips_.take_queued()));
   // In flight: it will reach the screen; blank after it.

@@ -97,6 +97,15 @@ class KmsOutput final : public Output {
   void commit_queued();
   Result<void> commit(Frame& f);
   void on_flip(uint64_t time_ns, uint32_t sequence);
+  // CLOCK_MONOTONIC for this dispatch of the event loop, read at most once:
+  // taking a frame's fence, the check that it may be committed and the
+  // commit happen in one dispatch, microseconds apart, and on a machine whose
+  // clocksource is not the TSC (hpet here) each clock_gettime is a syscall.
+  // Every entry point from the loop (present, the flip event, a fence or
+  // retry timer firing) calls fresh_dispatch() first.
+  uint64_t now();
+  void fresh_dispatch() { now_ns_ = 0; }
+  uint64_t now_ns_ = 0;
   bool queue_blank();
   void sweep();
   DriverImage* verify_image(const Frame& f);

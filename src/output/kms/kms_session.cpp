@@ -80,6 +80,7 @@ void KmsOutput::resume() {
     if (auto r = committer_->modeset(*cur->fb); r) needs_modeset_ = false;
     else log::warn("kms: cannot restore the display: {}", r.error().message());
   }
+  fresh_dispatch();
   commit_queued();
 }
 
